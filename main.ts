@@ -1,0 +1,103 @@
+/**
+ * Herald's entry point: parse flags, load config, build sinks and the app,
+ * serve, and drain on SIGTERM/SIGINT. Wiring only.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import pino from "pino";
+import { applyOverrides, type GatewayConfig, loadConfig } from "./config/mod.ts";
+import { buildApp } from "./routes/mod.ts";
+import { FanOut } from "./sinks/fan_out.ts";
+import { createSinks } from "./sinks/mod.ts";
+
+const USAGE = `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b]
+
+  --config <path>  config file (default config/gateway.yaml)
+  --port <n>       port to listen on (default from config, env PORT)
+  --sinks a,b      sinks to write to (default from config, env HERALD_SINKS)`;
+
+function fail(lines: string[]): never {
+  for (const line of lines) console.error(line);
+  Deno.exit(1);
+}
+
+const { values: flags } = (() => {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        config: { type: "string", default: "config/gateway.yaml" },
+        port: { type: "string" },
+        sinks: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    return fail([(error as Error).message, USAGE]);
+  }
+})();
+if (flags.help) {
+  console.error(USAGE);
+  Deno.exit(0);
+}
+
+// Herald's own logs go to stderr: stdout is the event stream.
+const logger = pino({ base: { service: "herald" } }, pino.destination({ dest: 2, sync: true }));
+
+const loaded = await loadConfig(flags.config);
+if (!loaded.ok) fail(loaded.errors);
+let config: GatewayConfig;
+try {
+  config = applyOverrides(loaded.config, {
+    port: flags.port === undefined ? undefined : Number(flags.port),
+    sinks: flags.sinks,
+    env: (name) => Deno.env.get(name),
+  });
+} catch (error) {
+  fail([`Cannot start with config "${flags.config}": ${(error as Error).message}`]);
+}
+
+const sinks = await createSinks(config, logger).catch((error) =>
+  fail([`Cannot start sinks: ${error instanceof Error ? error.message : error}`])
+);
+const fanOut = new FanOut(sinks, { timeoutMs: config.server.ack_timeout_ms });
+const health = await fanOut.health();
+for (const [name, h] of Object.entries(health.sinks)) {
+  if (!h.ok) logger.warn({ sink: name, detail: h.detail }, "sink not ready; /readyz answers 503");
+}
+
+const app = buildApp(config, fanOut, { logger });
+const server = Deno.serve({
+  port: config.server.port,
+  hostname: config.server.hostname,
+  onListen: ({ port, hostname }) =>
+    logger.info(
+      { port, hostname, sinks: config.sinks, actions: config.actions.length },
+      "listening",
+    ),
+}, app.fetch);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "draining");
+  const deadline = config.server.shutdown_timeout_ms;
+  const timedOut = await Promise.race([
+    server.shutdown().then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), deadline)),
+  ]);
+  if (timedOut) logger.warn({ deadline_ms: deadline }, "requests still in flight at the deadline");
+  try {
+    await fanOut.close();
+  } catch (error) {
+    logger.error({ err: error }, "a sink failed to close");
+    Deno.exit(1);
+  }
+  logger.info("stopped");
+  Deno.exit(0);
+}
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, () => void shutdown(signal));
+}

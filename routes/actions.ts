@@ -1,0 +1,62 @@
+/**
+ * One route per configured game action. GET takes fields from the query
+ * string, POST from a JSON object body; the answer is the action's response
+ * text, sent once every sink has the event.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { ActionConfig } from "../config/mod.ts";
+import {
+  buildEvent,
+  errorBody,
+  type HeraldEnv,
+  isJsonObject,
+  readJsonBody,
+  type RouteContext,
+} from "./_shared.ts";
+import type { FieldProblem } from "./enrich.ts";
+
+/** Builds the action routes; other methods on an action's path get 405. */
+export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
+  const app = new Hono<HeraldEnv>();
+  for (const action of ctx.config.actions) {
+    app.on(["GET", "POST"], action.path, async (c) => {
+      if (c.req.method === "HEAD") return methodNotAllowed(c.req.method, action);
+      let input: Record<string, unknown> = {};
+      const problems: FieldProblem[] = [];
+      if (c.req.method === "GET") {
+        for (const [key, values] of Object.entries(c.req.queries())) {
+          if (values.length > 1) problems.push({ field: key, problem: "is given more than once" });
+          input[key] = values[0];
+        }
+      } else {
+        const body = await readJsonBody(c);
+        if (body !== undefined && !isJsonObject(body)) {
+          return c.json(errorBody("invalid_body", "Body must be a JSON object of fields"), 400);
+        }
+        input = body ?? {};
+      }
+      const result = buildEvent(c, ctx, action, input, c.req.method === "GET");
+      if ("problems" in result || problems.length > 0) {
+        const all = [...problems, ...("problems" in result ? result.problems : [])];
+        return c.json(
+          errorBody("invalid_fields", `Invalid fields for action "${action.name}"`, all),
+          400,
+        );
+      }
+      await ctx.fanOut.write([result.event]);
+      return c.text(action.response);
+    });
+    app.all(action.path, (c) => methodNotAllowed(c.req.method, action));
+  }
+  return app;
+}
+
+function methodNotAllowed(method: string, action: ActionConfig): Response {
+  const body = errorBody(
+    "method_not_allowed",
+    `Method ${method} is not allowed on "${action.path}": use GET or POST`,
+  );
+  return Response.json(body, { status: 405, headers: { allow: "GET, POST" } });
+}

@@ -1,0 +1,97 @@
+/**
+ * Builds Herald's Hono app from the config: one route per action, the batch
+ * route, health and readiness, and one error mapper for all of them.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/mod.ts";
+import { SinkUnavailableError } from "../sinks/errors.ts";
+import type { FanOut } from "../sinks/fan_out.ts";
+import { actionRoutes } from "./actions.ts";
+import { batchRoutes } from "./batch.ts";
+import type { EnrichDeps } from "./enrich.ts";
+import { uuidv7Generator } from "./ids.ts";
+import { errorBody, type HeraldEnv, type RouteContext } from "./_shared.ts";
+
+export type { HeraldEnv } from "./_shared.ts";
+
+/** Injected clock, ids and randomness; defaults are the real ones. */
+export interface AppDeps extends EnrichDeps {
+  requestId(): string;
+}
+
+/** Options of {@linkcode buildApp}. */
+export interface AppOptions {
+  logger: Logger;
+  deps?: Partial<AppDeps>;
+}
+
+/** Builds the app; `fanOut` receives every accepted event. */
+export function buildApp(
+  config: GatewayConfig,
+  fanOut: FanOut,
+  options: AppOptions,
+): Hono<HeraldEnv> {
+  const { logger } = options;
+  const deps: AppDeps = {
+    now: Date.now,
+    eventId: uuidv7Generator(),
+    random: Math.random,
+    requestId: () => crypto.randomUUID(),
+    ...options.deps,
+  };
+  const ctx: RouteContext = { config, fanOut, logger, deps };
+  const app = new Hono<HeraldEnv>();
+
+  // Request ids are always ours: a client's X-Request-Id is not trusted (hono's
+  // requestId middleware would adopt it), and ours is echoed back for support.
+  app.use(async (c, next) => {
+    const id = deps.requestId();
+    c.set("requestId", id);
+    await next();
+    c.res.headers.set("x-request-id", id);
+  });
+  app.use(bodyLimit({
+    maxSize: config.server.max_body_bytes,
+    onError: (c) =>
+      c.json(
+        errorBody("payload_too_large", `Body exceeds ${config.server.max_body_bytes} bytes`),
+        413,
+      ),
+  }));
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const health = await fanOut.health();
+    return c.json(
+      { status: health.ok ? "ready" : "unavailable", sinks: health.sinks },
+      health.ok ? 200 : 503,
+    );
+  });
+  app.route("/", batchRoutes(ctx));
+  app.route("/", actionRoutes(ctx));
+
+  app.notFound((c) => c.json(errorBody("not_found", `No action at "${c.req.path}"`), 404));
+  app.onError((error, c) => {
+    const requestId = c.get("requestId");
+    if (error instanceof SinkUnavailableError) {
+      logger.warn({ request_id: requestId, err: error.message }, "event not accepted");
+      c.header("retry-after", String(error.retryAfterS));
+      return c.json(
+        errorBody("unavailable", `Event not accepted, retry later: ${error.message}`),
+        503,
+      );
+    }
+    if (error instanceof HTTPException) {
+      const code = error.status === 415 ? "unsupported_media_type" : "bad_request";
+      return c.json(errorBody(code, error.message), error.status);
+    }
+    logger.error({ request_id: requestId, err: error }, "request failed");
+    return c.json(errorBody("internal_error", "Internal error"), 500);
+  });
+  return app;
+}

@@ -1,0 +1,39 @@
+/**
+ * An in-memory sink for unit tests: it keeps what it is given and can be told
+ * to be slow or to fail. Not in the registry; no user can select it.
+ *
+ * @module
+ */
+import { SinkUnavailableError } from "./errors.ts";
+import type { Event, Health, Sink } from "./mod.ts";
+
+/** A sink that stores events in an array. */
+export class MemorySink implements Sink {
+  readonly name: string;
+  /** Every event whose write succeeded, in order. */
+  readonly events: Event[] = [];
+  /** Delay before each write settles. */
+  delayMs = 0;
+  /** When set, writes fail with this message. */
+  failWith: string | null = null;
+  closed = false;
+
+  constructor(name = "memory") {
+    this.name = name;
+  }
+
+  async write(events: readonly Event[]): Promise<void> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failWith !== null) throw new SinkUnavailableError(this.failWith);
+    this.events.push(...events);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  health(): Promise<Health> {
+    return Promise.resolve(this.failWith ? { ok: false, detail: this.failWith } : { ok: true });
+  }
+}

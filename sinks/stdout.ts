@@ -1,0 +1,76 @@
+/**
+ * The stdout sink: one NDJSON line per event, formatted by pino and written to
+ * standard output with group commit. A write resolves once its line has been
+ * handed to the stdout file descriptor.
+ *
+ * @module
+ */
+import pino from "pino";
+import { object, positiveInt, withDefault } from "../config/schema.ts";
+import { SinkUnavailableError } from "./errors.ts";
+import { GroupCommit } from "./_group_commit.ts";
+import type { Event, Sink, SinkDefinition } from "./mod.ts";
+
+const options = object({
+  /** Bytes of formatted events allowed to wait for stdout (a slow pipe reader) before 503s. */
+  max_pending_bytes: withDefault(positiveInt(), 16 * 1024 * 1024),
+});
+
+/** Options of the `stdout:` config section. */
+export interface StdoutOptions {
+  max_pending_bytes: number;
+}
+
+/** Anything with `write`; `Deno.stdout` in production, a buffer in tests. */
+export interface ByteWriter {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Creates a stdout sink writing to `out` (default: `Deno.stdout`). */
+export function createStdoutSink(
+  opts: StdoutOptions,
+  out: ByteWriter = Deno.stdout,
+): Sink {
+  let lines: string[] = [];
+  // Only the event itself goes out: no level, time or pid. pino then starts the
+  // object with a comma, which `format` removes.
+  const formatter = pino(
+    { base: null, timestamp: false, formatters: { level: () => ({}) } },
+    { write: (line: string) => lines.push(line) },
+  );
+  const format = (events: readonly Event[]): string => {
+    for (const event of events) formatter.info(event);
+    const text = lines.map((l) => l.startsWith("{,") ? "{" + l.slice(2) : l).join("");
+    lines = [];
+    return text;
+  };
+  const encoder = new TextEncoder();
+  let broken: unknown = null;
+  const commit = new GroupCommit(async (text) => {
+    let bytes = encoder.encode(text);
+    try {
+      while (bytes.length > 0) bytes = bytes.subarray(await out.write(bytes));
+      broken = null;
+    } catch (error) {
+      broken = error;
+      throw new SinkUnavailableError(`Cannot write to stdout: ${error}`, { cause: error });
+    }
+  }, { maxPendingBytes: opts.max_pending_bytes });
+
+  return {
+    name: "stdout",
+    write: (events) => commit.write(format(events)),
+    close: () => commit.drain(),
+    health: () =>
+      Promise.resolve(
+        broken ? { ok: false, detail: `stdout write failed: ${broken}` } : { ok: true },
+      ),
+  };
+}
+
+/** Registry entry of the stdout sink. */
+export const stdoutSink: SinkDefinition<StdoutOptions> = {
+  name: "stdout",
+  options,
+  create: (opts) => createStdoutSink(opts),
+};
