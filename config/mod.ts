@@ -150,7 +150,7 @@ export function parseConfig(text: string, file = "config"): ParseResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => `${file}:${e.linePos?.[0].line ?? 1}: ${e.message}`),
+      errors: doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: ${e.message}`),
     };
   }
   const issues: Issue[] = [];

@@ -1,0 +1,37 @@
+import pino from "pino";
+import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
+import { buildApp } from "../routes/mod.ts";
+import { FanOut } from "../sinks/fan_out.ts";
+import { MemorySink } from "../sinks/memory.ts";
+
+/** The shipped config, parsed. */
+export async function shippedConfig(): Promise<GatewayConfig> {
+  const result = await loadConfig("config/gateway.yaml");
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  return result.config;
+}
+
+/** Parses config text or throws with its errors. */
+export function configFrom(text: string): GatewayConfig {
+  const result = parseConfig(text, "test.yaml");
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  return result.config;
+}
+
+/** An app over an in-memory sink, with a fixed clock and counting ids. */
+export function appWithMemorySink(config: GatewayConfig, options: { timeoutMs?: number } = {}) {
+  const sink = new MemorySink();
+  const logLines: string[] = [];
+  const logger = pino({ base: null }, { write: (line: string) => logLines.push(line) });
+  let n = 0;
+  const app = buildApp(config, new FanOut([sink], { timeoutMs: options.timeoutMs ?? 1000 }), {
+    logger,
+    deps: {
+      now: () => Date.UTC(2026, 10, 23, 10, 0, 0),
+      eventId: () => `evt-${++n}`,
+      requestId: () => `req-${n}`,
+      random: () => 0.5,
+    },
+  });
+  return { app, sink, logLines };
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { rawHttp, runHeraldToExit, startHerald } from "./_process.ts";
+
+Deno.test("serve answers the seeds' curl and prints one NDJSON event on stdout", async () => {
+  const herald = await startHerald();
+  try {
+    // fetch() cannot set Host; ab and game clients can.
+    const res = await rawHttp(
+      herald.port,
+      "GET /purchase_a_sword HTTP/1.1\r\nHost: user1.comcast.com\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(res, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(res.endsWith("\r\n\r\nSword Purchased!\n"), res);
+    const requestId = res.match(/x-request-id: (\S+)/)?.[1];
+    const status = await herald.stop();
+    assert.equal(status.code, 0, herald.stderr());
+    const lines = herald.stdout().trim().split("\n");
+    assert.equal(lines.length, 1, herald.stdout());
+    const event = JSON.parse(lines[0]!);
+    assert.deepEqual(Object.keys(event), [
+      "event_id",
+      "event_type",
+      "action",
+      "received_at",
+      "host",
+      "user_agent",
+      "accept",
+      "client_ip",
+      "request_id",
+      "description",
+      "sword_type",
+      "strength",
+    ]);
+    assert.equal(event.event_type, "purchase_sword");
+    assert.equal(event.host, "user1.comcast.com");
+    assert.equal(event.client_ip, "127.0.0.1");
+    assert.equal(event.request_id, requestId);
+    assert.match(event.received_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Math.abs(Date.parse(event.received_at) - Date.now()) < 60_000);
+    assert.ok(Number.isInteger(event.strength) && event.strength >= 0 && event.strength <= 10);
+    assert.ok(herald.stderr().includes('"msg":"listening"'), "logs go to stderr");
+  } finally {
+    await herald.stop();
+  }
+});
+
+Deno.test("serve keeps credential headers out of stdout and stderr on every path", async () => {
+  const herald = await startHerald();
+  const canary = `CANARY-${crypto.randomUUID()}`;
+  const headers = {
+    authorization: `Bearer ${canary}`,
+    cookie: `session=${canary}`,
+    "proxy-authorization": `Basic ${canary}`,
+    "x-api-key": canary,
+    "user-agent": "game/1.0",
+  };
+  try {
+    const paths = [
+      "/purchase_a_sword",
+      "/purchase_a_sword?strength=99",
+      "/nowhere",
+      "/join_guild?guild=" + "g".repeat(100),
+    ];
+    for (const path of paths) await (await fetch(herald.url + path, { headers })).body?.cancel();
+    const batch = await fetch(`${herald.url}/events`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify([{ action: "declare_peace" }, { action: "x" }]),
+    });
+    assert.equal(batch.status, 207);
+    await batch.body?.cancel();
+  } finally {
+    assert.equal((await herald.stop()).code, 0);
+  }
+  assert.equal(herald.stdout().trim().split("\n").length, 2, "two events were accepted");
+  assert.ok(!herald.stdout().includes(canary), "no credential in the event stream");
+  assert.ok(!herald.stderr().includes(canary), "no credential in the logs");
+});
+
+Deno.test("serve refuses an invalid config before binding, naming file, line and key", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/bad.yaml`;
+  await Deno.writeTextFile(
+    file,
+    "actions:\n  - name: a\n    fields:\n      strength: { type: integr }\n",
+  );
+  const result = await runHeraldToExit(["--config", file, "--port", "0"]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    new RegExp(`${file}:4: actions\\[0\\]\\.fields\\.strength\\.type: unknown type "integr"`),
+  );
+  assert.ok(!result.stderr.includes("listening"), result.stderr);
+  assert.equal(result.stdout, "");
+
+  const badSink = await runHeraldToExit(["--sinks", "stdout,kafak", "--port", "0"]);
+  assert.equal(badSink.code, 1);
+  assert.match(badSink.stderr, /Unknown sink "kafak"/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on stdout", async () => {
+  // Nobody reads stdout at first, so the pipe fills and requests wait in flight.
+  const herald = await startHerald([], { readStdout: false });
+  const results: { status: number; id: string | null }[] = [];
+  const requests = Array.from(
+    { length: 400 },
+    (_, i) =>
+      fetch(`${herald.url}/join_guild?guild=g${i}`)
+        .then(async (res) => {
+          await res.body?.cancel();
+          results.push({ status: res.status, id: res.headers.get("x-request-id") });
+        })
+        .catch(() => results.push({ status: 0, id: null })),
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  const answeredBeforeSignal = results.length;
+  const exit = herald.stop("SIGTERM"); // also starts reading stdout
+  await Promise.all(requests);
+  const status = await exit;
+  assert.equal(status.code, 0, herald.stderr());
+  assert.ok(answeredBeforeSignal < 400, "some requests were still in flight at SIGTERM");
+  const ok = results.filter((r) => r.status === 200);
+  assert.ok(
+    ok.length > answeredBeforeSignal,
+    `in-flight requests finished: ${ok.length} > ${answeredBeforeSignal}`,
+  );
+  const written = new Set(herald.stdout().trim().split("\n").map((l) => JSON.parse(l).request_id));
+  for (const r of ok) {
+    assert.ok(written.has(r.id), `event of acknowledged request ${r.id} is on stdout`);
+  }
+  assert.match(herald.stderr(), /"msg":"draining"[\s\S]*"msg":"stopped"/);
+});
