@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { FieldValue } from "../config/fields.ts";
 import type { GatewayConfig } from "../config/mod.ts";
 import type { Schema } from "../config/schema.ts";
+import { kafkaSink } from "./kafka.ts";
 import { stdoutSink } from "./stdout.ts";
 
 /** One flat event: one key per column. */
@@ -47,7 +48,7 @@ export interface SinkDefinition<O = unknown> {
 }
 
 /** Every sink Herald knows, by name. */
-export const SINKS: readonly SinkDefinition[] = [stdoutSink];
+export const SINKS: readonly SinkDefinition[] = [stdoutSink, kafkaSink];
 
 /** Finds a registered sink by name. */
 export function findSink(name: string): SinkDefinition | undefined {

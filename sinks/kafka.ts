@@ -1,0 +1,294 @@
+/**
+ * The Kafka sink (kafkajs): events from many HTTP requests are batched into
+ * one Produce request (`linger_ms`, `max_batch_events`, `max_batch_bytes`),
+ * sent with `acks: -1`, and each write resolves only when the broker acked its
+ * batch. While the broker is unreachable the sink fails writes at once (503)
+ * and probes the broker in the background; it recovers without a restart.
+ *
+ * @module
+ */
+import {
+  CompressionTypes,
+  Kafka,
+  logLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+  type TopicMessages,
+} from "kafkajs";
+import {
+  type Infer,
+  list,
+  number,
+  object,
+  positiveInt,
+  string,
+  withDefault,
+} from "../config/schema.ts";
+import { SinkUnavailableError } from "./errors.ts";
+import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
+
+const options = object({
+  brokers: withDefault(list(string({ minLength: 1 }), { min: 1 }), ["127.0.0.1:9092"]),
+  /** Topic name; `{event_type}` in it routes each event type to its own topic. */
+  topic: withDefault(
+    string({ pattern: /^[A-Za-z0-9._{}-]+$/, hint: "a Kafka topic name" }),
+    "events",
+  ),
+  /** Event field whose value is the record key. */
+  key: withDefault(string({ minLength: 1 }), "host"),
+  client_id: withDefault(string({ minLength: 1 }), "herald"),
+  linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 5),
+  max_batch_events: withDefault(positiveInt(), 10000),
+  max_batch_bytes: withDefault(positiveInt(), 1024 * 1024),
+  /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
+  max_pending_events: withDefault(positiveInt(), 100000),
+  /** Produce requests in flight at once. */
+  max_in_flight: withDefault(positiveInt(64), 4),
+  timeout_ms: withDefault(positiveInt(), 5000),
+  compression: withDefault(string({ values: ["none", "gzip"] }), "none"),
+  partitions: withDefault(positiveInt(), 1),
+  replication_factor: withDefault(positiveInt(), 1),
+});
+
+/** Options of the `kafka:` config section. */
+export type KafkaOptions = Infer<typeof options>;
+
+interface Pending {
+  topicMessages: Map<string, Message[]>;
+  count: number;
+  bytes: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Counters for tests and the shutdown log line. */
+export interface KafkaStats {
+  batches: number;
+  produceRequests: number;
+  events: number;
+}
+
+/** A Kafka sink with its counters. */
+export interface KafkaSink extends Sink {
+  stats(): KafkaStats;
+}
+
+/** The topics a config can produce to: one, or one per event type. */
+export function kafkaTopics(opts: KafkaOptions, eventTypes: Iterable<string>): string[] {
+  if (!opts.topic.includes("{event_type}")) return [opts.topic];
+  return [...new Set([...eventTypes].map((t) => opts.topic.replaceAll("{event_type}", t)))];
+}
+
+/** Creates the sink; it connects in the background, so Herald starts even if Kafka is down. */
+export function createKafkaSink(opts: KafkaOptions, context: SinkContext): KafkaSink {
+  const logger = context.logger.child({ sink: "kafka" });
+  const kafka = new Kafka({
+    clientId: opts.client_id,
+    brokers: opts.brokers,
+    connectionTimeout: Math.min(opts.timeout_ms, 3000),
+    requestTimeout: opts.timeout_ms,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: opts.timeout_ms },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ log, namespace }) =>
+      logger.debug({ kafkajs: namespace, ...log }, log.message),
+  });
+  const topics = kafkaTopics(opts, context.config.actions.map((a) => a.event_type));
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  const stats: KafkaStats = { batches: 0, produceRequests: 0, events: 0 };
+  producer.on(producer.events.REQUEST, (e) => {
+    if (e.payload.apiName === "Produce") stats.produceRequests++;
+  });
+
+  let state: "down" | "up" | "closed" = "down";
+  let lastError = "not connected yet";
+  let probe: ReturnType<typeof setTimeout> | undefined;
+  let queue: Pending[] = [];
+  let queuedEvents = 0;
+  let queuedBytes = 0;
+  let linger: ReturnType<typeof setTimeout> | undefined;
+  const inFlight = new Set<Promise<void>>();
+
+  async function connect(): Promise<void> {
+    probe = undefined;
+    if (state !== "down") return;
+    try {
+      await producer.connect();
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({
+          topics: topics.map((topic) => ({
+            topic,
+            numPartitions: opts.partitions,
+            replicationFactor: opts.replication_factor,
+          })),
+          waitForLeaders: true,
+        });
+      } finally {
+        await admin.disconnect();
+      }
+      if (state === "down") {
+        state = "up";
+        logger.info({ brokers: opts.brokers, topics }, "kafka connected");
+      }
+    } catch (error) {
+      markDown(error);
+    }
+  }
+
+  function markDown(error: unknown): void {
+    lastError = error instanceof Error ? error.message : String(error);
+    if (state === "up") {
+      logger.warn({ err: lastError }, "kafka unavailable; answering 503 until it returns");
+    }
+    if (state !== "closed") state = "down";
+    probe ??= setTimeout(connect, 1000);
+  }
+
+  function failQueued(error: SinkUnavailableError): void {
+    for (const p of queue) p.reject(error);
+    queue = [];
+    queuedEvents = 0;
+    queuedBytes = 0;
+  }
+
+  function flush(): void {
+    clearTimeout(linger);
+    linger = undefined;
+    while (queue.length > 0 && inFlight.size < opts.max_in_flight) {
+      const batch: Pending[] = [];
+      let events = 0;
+      let bytes = 0;
+      while (queue.length > 0) {
+        const next = queue[0]!;
+        if (
+          batch.length > 0 &&
+          (events + next.count > opts.max_batch_events || bytes + next.bytes > opts.max_batch_bytes)
+        ) break;
+        batch.push(queue.shift()!);
+        events += next.count;
+        bytes += next.bytes;
+      }
+      queuedEvents -= events;
+      queuedBytes -= bytes;
+      const sending = send(batch, events).finally(() => {
+        inFlight.delete(sending);
+        if (queue.length > 0) flush();
+      });
+      inFlight.add(sending);
+    }
+  }
+
+  async function send(batch: Pending[], events: number): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const p of batch) {
+      for (const [topic, messages] of p.topicMessages) {
+        const list = byTopic.get(topic);
+        if (list) list.push(...messages);
+        else byTopic.set(topic, [...messages]);
+      }
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({
+      topic,
+      messages,
+    }));
+    try {
+      await producer.sendBatch({
+        topicMessages,
+        acks: -1,
+        timeout: opts.timeout_ms,
+        compression: opts.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+      });
+      stats.batches++;
+      stats.events += events;
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      const failure = new SinkUnavailableError(`Kafka did not ack: ${(error as Error).message}`, {
+        cause: error,
+      });
+      for (const p of batch) p.reject(failure);
+      markDown(error);
+      failQueued(failure);
+    }
+  }
+
+  function toMessages(events: readonly Event[]): Pending["topicMessages"] {
+    const out = new Map<string, Message[]>();
+    for (const event of events) {
+      const topic = opts.topic.includes("{event_type}")
+        ? opts.topic.replaceAll("{event_type}", String(event.event_type))
+        : opts.topic;
+      const key = event[opts.key];
+      const message: Message = {
+        key: key === null || key === undefined ? null : String(key),
+        value: JSON.stringify(event),
+        headers: { event_type: String(event.event_type) },
+        timestamp: String(Date.parse(String(event.received_at)) || Date.now()),
+      };
+      const list = out.get(topic);
+      if (list) list.push(message);
+      else out.set(topic, [message]);
+    }
+    return out;
+  }
+
+  void connect();
+
+  return {
+    name: "kafka",
+    write(events) {
+      if (state !== "up") {
+        return Promise.reject(new SinkUnavailableError(`Kafka is unavailable: ${lastError}`));
+      }
+      if (queuedEvents + events.length > opts.max_pending_events) {
+        return Promise.reject(
+          new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
+        );
+      }
+      const topicMessages = toMessages(events);
+      let bytes = 0;
+      for (const messages of topicMessages.values()) {
+        for (const m of messages) bytes += (m.value as string).length;
+      }
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ topicMessages, count: events.length, bytes, resolve, reject });
+        queuedEvents += events.length;
+        queuedBytes += bytes;
+        if (queuedEvents >= opts.max_batch_events || queuedBytes >= opts.max_batch_bytes) flush();
+        else linger ??= setTimeout(flush, opts.linger_ms);
+      });
+    },
+    async close() {
+      while (queue.length > 0 || inFlight.size > 0) {
+        flush();
+        await Promise.allSettled([...inFlight]);
+      }
+      state = "closed";
+      clearTimeout(probe);
+      clearTimeout(linger);
+      await producer.disconnect().catch(() => {});
+      logger.info({ ...stats }, "kafka sink closed");
+    },
+    health(): Promise<Health> {
+      return Promise.resolve(
+        state === "up" ? { ok: true } : { ok: false, detail: `Kafka is unavailable: ${lastError}` },
+      );
+    },
+    stats: () => ({ ...stats }),
+  };
+}
+
+/** Registry entry of the Kafka sink. */
+export const kafkaSink: SinkDefinition<KafkaOptions> = {
+  name: "kafka",
+  options,
+  fromEnv(opts, env) {
+    const brokers = env("KAFKA_BROKERS")?.split(",").map((b) => b.trim()).filter(Boolean);
+    return brokers?.length ? { ...opts, brokers } : opts;
+  },
+  create: createKafkaSink,
+};

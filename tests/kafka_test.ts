@@ -1,0 +1,275 @@
+import assert from "node:assert/strict";
+import pino from "pino";
+import { parse, stringify } from "yaml";
+import { startKafka } from "../tools/kafka.ts";
+import { createKafkaSink, type KafkaOptions } from "../sinks/kafka.ts";
+import { consumeAll, hasCommand, kafkaUnavailable } from "./_kafka.ts";
+import { type HeraldProcess, startHerald } from "./_process.ts";
+import { shippedConfig } from "./_helpers.ts";
+
+const unavailable = await kafkaUnavailable();
+if (unavailable) {
+  console.error(`Kafka integration tests ignored: ${unavailable} (they run and fail in CI)`);
+}
+
+/** A config file: the shipped one with `kafka` merged into its `kafka:` section. */
+async function configWith(kafka: Record<string, unknown>): Promise<string> {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  const base = parse(await Deno.readTextFile("config/gateway.yaml"));
+  await Deno.writeTextFile(file, stringify({ ...base, kafka: { ...base.kafka, ...kafka } }));
+  return file;
+}
+
+async function waitReady(herald: HeraldProcess, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const res = await fetch(`${herald.url}/readyz`);
+    await res.body?.cancel();
+    if (res.status === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Herald not ready after ${timeoutMs} ms:\n${herald.stderr()}`);
+}
+
+async function get(
+  url: string,
+): Promise<{ status: number; id: string | null; retryAfter: string | null }> {
+  const res = await fetch(url);
+  await res.body?.cancel();
+  return {
+    status: res.status,
+    id: res.headers.get("x-request-id"),
+    retryAfter: res.headers.get("retry-after"),
+  };
+}
+
+Deno.test({
+  name: "Kafka sink against a real broker",
+  ignore: unavailable !== null,
+  async fn(t) {
+    const broker = await startKafka();
+    const brokers = broker.brokers;
+    const env = { KAFKA_BROKERS: brokers };
+    let current = broker;
+    try {
+      await t.step(
+        "N HTTP events become exactly N records with keys, headers and JSON, in few Produce requests",
+        async () => {
+          const topic = `events-${crypto.randomUUID()}`;
+          const herald = await startHerald([
+            "--sinks",
+            "kafka",
+            "--config",
+            await configWith({ topic }),
+          ], { env });
+          await waitReady(herald);
+          const n = 1000;
+          const paths = ["/purchase_a_sword", "/join_guild", "/declare_peace", "/"];
+          const results: Awaited<ReturnType<typeof get>>[] = [];
+          for (let i = 0; i < n; i += 50) {
+            const batch = Array.from(
+              { length: 50 },
+              (_, j) => get(`${herald.url}${paths[(i + j) % paths.length]}`),
+            );
+            results.push(...await Promise.all(batch));
+          }
+          assert.ok(
+            results.every((r) => r.status === 200),
+            JSON.stringify(results.find((r) => r.status !== 200)),
+          );
+          assert.equal((await herald.stop()).code, 0, herald.stderr());
+          const records = await consumeAll(brokers, [topic], { expected: n });
+          assert.equal(records.length, n);
+          const ids = new Set(records.map((r) => r.value.request_id));
+          for (const r of results) assert.ok(ids.has(r.id), `record for request ${r.id}`);
+          for (const r of records) {
+            assert.equal(r.key, r.value.host, "the key is the host");
+            assert.equal(r.headers.event_type, r.value.event_type);
+            assert.match(String(r.value.event_id), /^[0-9a-f-]{36}$/);
+          }
+          const closed = herald.stderr().split("\n").find((l) => l.includes("kafka sink closed"));
+          const stats = JSON.parse(closed!);
+          assert.equal(stats.events, n);
+          assert.ok(
+            stats.produceRequests < n / 4,
+            `batched: ${stats.produceRequests} Produce requests for ${n} events`,
+          );
+          console.error(
+            `${n} events over 50 concurrent clients: ${stats.produceRequests} Produce requests`,
+          );
+        },
+      );
+
+      await t.step(
+        "a {event_type} topic template routes each event type to its own topic",
+        async () => {
+          const prefix = `game-${crypto.randomUUID().slice(0, 8)}`;
+          const herald = await startHerald([
+            "--sinks",
+            "kafka",
+            "--config",
+            await configWith({ topic: `${prefix}.{event_type}` }),
+          ], { env });
+          await waitReady(herald);
+          for (const path of ["/purchase_a_sword", "/purchase_a_sword", "/declare_a_war"]) {
+            assert.equal((await get(herald.url + path)).status, 200);
+          }
+          await herald.stop();
+          const swords = await consumeAll(brokers, [`${prefix}.purchase_sword`], { expected: 2 });
+          const wars = await consumeAll(brokers, [`${prefix}.declare_war`], { expected: 1 });
+          assert.deepEqual(swords.map((r) => r.value.event_type), [
+            "purchase_sword",
+            "purchase_sword",
+          ]);
+          assert.deepEqual(wars.map((r) => r.value.event_type), ["declare_war"]);
+        },
+      );
+
+      await t.step("close() flushes a pending batch before it returns", async () => {
+        const topic = `close-${crypto.randomUUID()}`;
+        const config = await shippedConfig();
+        const opts = {
+          ...(config.sinkOptions.kafka as KafkaOptions),
+          brokers: [brokers],
+          topic,
+          linger_ms: 60_000,
+        };
+        const sink = createKafkaSink(opts, { config, logger: pino({ level: "silent" }) });
+        while (!(await sink.health()).ok) await new Promise((r) => setTimeout(r, 50));
+        let acked = false;
+        const write = sink.write([{
+          event_id: "a",
+          event_type: "x",
+          host: "h",
+          received_at: new Date().toISOString(),
+        }])
+          .then(() => (acked = true));
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(acked, false, "the event waits for linger_ms");
+        await sink.close();
+        await write;
+        assert.equal(acked, true);
+        assert.equal((await consumeAll(brokers, [topic], { expected: 1 })).length, 1);
+      });
+
+      await t.step({
+        name: "kcat reads what Herald wrote",
+        ignore: Deno.env.get("CI") !== "true" && !(await hasCommand("kcat", ["-V"])),
+        fn: async () => {
+          const topic = `kcat-${crypto.randomUUID()}`;
+          const herald = await startHerald([
+            "--sinks",
+            "kafka",
+            "--config",
+            await configWith({ topic }),
+          ], { env });
+          await waitReady(herald);
+          assert.equal((await get(`${herald.url}/purchase_an_axe`)).status, 200);
+          await herald.stop();
+          const out = await new Deno.Command("kcat", {
+            args: ["-C", "-b", brokers, "-t", topic, "-o", "beginning", "-e", "-q"],
+          })
+            .output();
+          assert.ok(out.success, new TextDecoder().decode(out.stderr));
+          const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+          assert.equal(lines.length, 1);
+          assert.equal(JSON.parse(lines[0]!).event_type, "purchase_axe");
+        },
+      });
+
+      await t.step(
+        "broker SIGKILL mid-load: 503s while down, recovery without restart, every 2xx in the topic",
+        async () => {
+          const topic = `crash-${crypto.randomUUID()}`;
+          const herald = await startHerald(
+            ["--sinks", "kafka", "--config", await configWith({ topic, timeout_ms: 2000 })],
+            { env },
+          );
+          await waitReady(herald);
+          const results: Awaited<ReturnType<typeof get>>[] = [];
+          let running = true;
+          const workers = Array.from({ length: 8 }, async () => {
+            while (running) {
+              results.push(
+                await get(`${herald.url}/purchase_a_shield`).catch(() => ({
+                  status: 0,
+                  id: null,
+                  retryAfter: null,
+                })),
+              );
+            }
+          });
+          await new Promise((r) => setTimeout(r, 1500));
+          await current.kill("SIGKILL");
+          await new Promise((r) => setTimeout(r, 3000));
+          const duringOutage = results.length;
+          current = await startKafka({
+            dir: broker.dir,
+            port: broker.port,
+            controllerPort: broker.controllerPort,
+          });
+          await waitReady(herald, 60_000);
+          await new Promise((r) => setTimeout(r, 1500));
+          running = false;
+          await Promise.all(workers);
+          await herald.stop();
+
+          const ok = results.filter((r) => r.status === 200);
+          const unavailable = results.filter((r) => r.status === 503);
+          assert.ok(unavailable.length > 0, "clients were told while Kafka was down");
+          assert.ok(
+            unavailable.every((r) => r.retryAfter !== null),
+            "every 503 carries Retry-After",
+          );
+          assert.ok(
+            results.slice(duringOutage).some((r) => r.status === 200),
+            "Herald recovered without restart",
+          );
+          assert.deepEqual(
+            results.filter((r) => r.status !== 200 && r.status !== 503),
+            [],
+            "only 200 or 503",
+          );
+          const records = await consumeAll(brokers, [topic], { expected: ok.length, idleMs: 5000 });
+          const found = new Set(records.map((r) => r.value.request_id));
+          const missing = ok.filter((r) => !found.has(r.id));
+          assert.deepEqual(
+            missing,
+            [],
+            `${missing.length} acknowledged events missing of ${ok.length}`,
+          );
+          console.error(
+            `crash drill: ${results.length} requests, ${ok.length} 2xx, ${unavailable.length} 503, ` +
+              `${records.length} records, ${records.length - found.size} duplicates`,
+          );
+        },
+      );
+    } finally {
+      await current.stop();
+      await Deno.remove(broker.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("Herald with an unreachable broker starts, is not ready, and answers 503 + Retry-After", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close(); // nothing listens here now
+  const herald = await startHerald(
+    ["--sinks", "kafka", "--config", await configWith({ timeout_ms: 1000 })],
+    { env: { KAFKA_BROKERS: `127.0.0.1:${port}` } },
+  );
+  try {
+    const ready = await fetch(`${herald.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal((await ready.json()).sinks.kafka.ok, false);
+    const started = Date.now();
+    const res = await get(`${herald.url}/purchase_a_sword`);
+    assert.equal(res.status, 503);
+    assert.equal(res.retryAfter, "1");
+    assert.ok(Date.now() - started <= 1000, "answered within kafka.timeout_ms");
+  } finally {
+    assert.equal((await herald.stop()).code, 0, herald.stderr());
+  }
+  assert.equal(herald.stdout(), "", "nothing was written");
+});
