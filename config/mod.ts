@@ -7,6 +7,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { findSink, SINKS } from "../sinks/mod.ts";
+import { BASE_COLUMNS, headerColumn, isSensitiveHeader } from "./columns.ts";
 import { type FieldSpec, parseFieldSpec } from "./fields.ts";
 import {
   boolean,
@@ -46,31 +47,6 @@ export interface GatewayConfig {
 
 /** Outcome of {@linkcode parseConfig}. */
 export type ParseResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
-
-/** Headers whose values are credentials: never copied into events or logs. */
-const SENSITIVE_HEADER =
-  /^(authorization|proxy-authorization|cookie|set-cookie)$|api[-_]?key|write[-_]?key|token|secret|password|signature/i;
-
-/** Whether a header carries credentials and must never reach an event or a log line. */
-export function isSensitiveHeader(name: string): boolean {
-  return SENSITIVE_HEADER.test(name);
-}
-
-/** The event column an allow-listed header becomes: `user-agent` -> `user_agent`. */
-export function headerColumn(name: string): string {
-  return name.toLowerCase().replaceAll("-", "_");
-}
-
-/** Columns Herald sets on every event; fields cannot reuse these names. */
-export const BASE_COLUMNS = [
-  "event_id",
-  "event_type",
-  "action",
-  "received_at",
-  "client_ip",
-  "request_id",
-  "source",
-] as const;
 
 /** Paths Herald serves itself. */
 export const RESERVED_PATHS = ["/events", "/healthz", "/readyz", "/metrics"] as const;

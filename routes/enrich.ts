@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { headerColumn, isSensitiveHeader } from "../config/mod.ts";
+import { headerColumn, isSensitiveHeader } from "../config/columns.ts";
 import type { ActionConfig } from "../config/mod.ts";
 import { coerceField, type FieldValue, generateValue } from "../config/fields.ts";
 import type { Event } from "../sinks/mod.ts";

@@ -1,38 +1,33 @@
 import { SinkUnavailableError } from "./errors.ts";
 
 /**
- * Group commit: writers append text, one flush at a time carries everything
+ * Group commit: writers append items, one flush at a time carries every item
  * appended since the previous flush, and each writer's promise settles with the
- * flush that carried its text. Pending text is bounded: past `maxPendingBytes`
- * a write is refused at once instead of growing memory.
+ * flush that carried its item. Pending items are bounded by size: past
+ * `maxPendingBytes` a write is refused at once instead of growing memory.
  */
-export class GroupCommit {
-  #flush: (text: string) => Promise<void>;
+export class GroupCommit<T> {
+  #flush: (items: T[]) => Promise<void>;
   #maxPendingBytes: number;
-  #pending: string[] = [];
+  #pending: T[] = [];
   #pendingBytes = 0;
   #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   #running: Promise<void> | null = null;
 
-  constructor(flush: (text: string) => Promise<void>, options: { maxPendingBytes: number }) {
+  constructor(flush: (items: T[]) => Promise<void>, options: { maxPendingBytes: number }) {
     this.#flush = flush;
     this.#maxPendingBytes = options.maxPendingBytes;
   }
 
-  /** Bytes (UTF-16 code units) waiting for the next flush. */
-  get pendingBytes(): number {
-    return this.#pendingBytes;
-  }
-
-  /** Appends `text`; resolves when a flush has carried it. */
-  write(text: string): Promise<void> {
-    if (this.#pendingBytes + text.length > this.#maxPendingBytes && this.#pendingBytes > 0) {
+  /** Appends `item` of `bytes` size; resolves when a flush has carried it. */
+  write(item: T, bytes: number): Promise<void> {
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > this.#maxPendingBytes) {
       return Promise.reject(
         new SinkUnavailableError(`Write queue is full: ${this.#pendingBytes} bytes pending`),
       );
     }
-    this.#pending.push(text);
-    this.#pendingBytes += text.length;
+    this.#pending.push(item);
+    this.#pendingBytes += bytes;
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#running ??= this.#run();
     return done;
@@ -47,13 +42,13 @@ export class GroupCommit {
     // Yield once so writes made in the same tick share the first flush.
     await Promise.resolve();
     while (this.#pending.length > 0) {
-      const text = this.#pending.join("");
+      const items = this.#pending;
       const waiters = this.#waiters;
       this.#pending = [];
       this.#waiters = [];
       this.#pendingBytes = 0;
       try {
-        await this.#flush(text);
+        await this.#flush(items);
         for (const w of waiters) w.resolve();
       } catch (error) {
         for (const w of waiters) w.reject(error);

@@ -46,8 +46,8 @@ export function createStdoutSink(
   };
   const encoder = new TextEncoder();
   let broken: unknown = null;
-  const commit = new GroupCommit(async (text) => {
-    let bytes = encoder.encode(text);
+  const commit = new GroupCommit<string>(async (texts) => {
+    let bytes = encoder.encode(texts.join(""));
     try {
       while (bytes.length > 0) bytes = bytes.subarray(await out.write(bytes));
       broken = null;
@@ -59,7 +59,10 @@ export function createStdoutSink(
 
   return {
     name: "stdout",
-    write: (events) => commit.write(format(events)),
+    write(events) {
+      const text = format(events);
+      return commit.write(text, text.length);
+    },
     close: () => commit.drain(),
     health: () =>
       Promise.resolve(
