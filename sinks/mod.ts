@@ -9,6 +9,7 @@ import type { FieldValue } from "../config/fields.ts";
 import type { GatewayConfig } from "../config/mod.ts";
 import type { Schema } from "../config/schema.ts";
 import { kafkaSink } from "./kafka.ts";
+import { parquetSink } from "./parquet.ts";
 import { stdoutSink } from "./stdout.ts";
 
 /** One flat event: one key per column. */
@@ -48,7 +49,7 @@ export interface SinkDefinition<O = unknown> {
 }
 
 /** Every sink Herald knows, by name. */
-export const SINKS: readonly SinkDefinition[] = [stdoutSink, kafkaSink];
+export const SINKS: readonly SinkDefinition[] = [stdoutSink, parquetSink, kafkaSink];
 
 /** Finds a registered sink by name. */
 export function findSink(name: string): SinkDefinition | undefined {

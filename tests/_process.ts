@@ -7,6 +7,8 @@ const SERVE_ARGS: string[] = (denoJson.tasks.serve as string).split(" ").slice(1
 /** A running Herald process. */
 export interface HeraldProcess {
   url: string;
+  /** The lake folder (a fresh temp folder unless HERALD_LAKE was given). */
+  lake: string;
   port: number;
   child: Deno.ChildProcess;
   /** Everything read from stdout so far (the event stream). */
@@ -30,9 +32,10 @@ export async function startHerald(
   args: string[] = [],
   options: { env?: Record<string, string>; readStdout?: boolean } = {},
 ): Promise<HeraldProcess> {
+  const lake = await Deno.makeTempDir({ prefix: "herald-lake-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: [...SERVE_ARGS, "--port", "0", ...args],
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", HERALD_LAKE: lake, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -59,6 +62,7 @@ export async function startHerald(
   ]);
   return {
     url: `http://127.0.0.1:${port}`,
+    lake: options.env?.HERALD_LAKE ?? lake,
     port,
     child,
     stdout: () => out,

@@ -1,0 +1,265 @@
+/**
+ * The Parquet lake sink. A write is durable once its events are in an
+ * fsynced write-ahead log (group commit: one fsync carries every write that
+ * arrived meanwhile). Logged events are buffered and rolled into Parquet files
+ * by row count, size and age, and on close:
+ * `<dir>/<table>/dt=YYYY-MM-DD/hour=HH/herald-<segment>-<n>.parquet`.
+ *
+ * The log lives in `<dir>/_wal/` as segments. A segment is deleted only after
+ * all of its files are renamed into place, and file names derive from the
+ * segment, so replaying a segment after a crash rewrites the same files: every
+ * acknowledged event ends up in the lake exactly once, and no reader sees a
+ * file without a footer.
+ *
+ * @module
+ */
+import type { Logger } from "pino";
+import { type Infer, object, positiveInt, string, withDefault } from "../config/schema.ts";
+import { SinkUnavailableError } from "./errors.ts";
+import { GroupCommit } from "./_group_commit.ts";
+import {
+  type Column,
+  COMPRESSIONS,
+  encodeParquet,
+  inferColumns,
+  lakeTables,
+  partitionOf,
+  syncDir,
+  writeFileAtomic,
+} from "./_parquet_file.ts";
+import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
+
+const options = object({
+  dir: withDefault(string({ minLength: 1 }), "lake"),
+  roll_rows: withDefault(positiveInt(), 100000),
+  roll_bytes: withDefault(positiveInt(), 64 * 1024 * 1024),
+  roll_interval_ms: withDefault(positiveInt(), 60000),
+  compression: withDefault(string({ values: Object.keys(COMPRESSIONS) }), "zstd"),
+  /** Events logged but not yet in Parquet files; past this, writes get 503 until files catch up. */
+  max_buffered_events: withDefault(positiveInt(), 300000),
+  /** Bytes allowed to wait for the next log fsync before writes get 503. */
+  max_pending_bytes: withDefault(positiveInt(), 16 * 1024 * 1024),
+});
+
+/** Options of the `parquet:` config section. */
+export type ParquetOptions = Infer<typeof options>;
+
+type Rows = Map<string, Event[]>;
+
+interface Segment {
+  id: string;
+  path: string;
+  file: Deno.FsFile;
+  commit: GroupCommit<{ text: string; rows: [string, Event][] }>;
+  rows: Rows;
+  count: number;
+  bytes: number;
+  openedAt: number;
+}
+
+const encoder = new TextEncoder();
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+}
+
+/** Parses a log segment; a torn last line (a write that was never acknowledged) is dropped. */
+export function parseSegment(text: string, logger?: Logger): Rows {
+  const rows: Rows = new Map();
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line === "") return;
+    try {
+      const [table, event] = JSON.parse(line) as [string, Event];
+      const list = rows.get(table);
+      if (list) list.push(event);
+      else rows.set(table, [event]);
+    } catch {
+      if (i !== lines.length - 1) {
+        logger?.error({ line: i + 1 }, "skipping a corrupt write-ahead log line");
+      }
+    }
+  });
+  return rows;
+}
+
+/** Creates the sink: replays any write-ahead log left by a crash, then opens a new one. */
+export async function createParquetSink(opts: ParquetOptions, context: SinkContext): Promise<Sink> {
+  const logger = context.logger.child({ sink: "parquet" });
+  const tables = lakeTables(context.config);
+  const tableOf = new Map(context.config.actions.map((a) => [a.name, a.table]));
+  const walDir = `${opts.dir}/_wal`;
+  await Deno.mkdir(walDir, { recursive: true });
+
+  let seq = 0;
+  let current: Segment | null = null;
+  const sealed: Segment[] = [];
+  let rolling: Promise<void> = Promise.resolve();
+  let rollQueued = false;
+  let lastError: string | null = null;
+  let filesWritten = 0;
+
+  async function writeSegmentFiles(id: string, rows: Rows): Promise<void> {
+    for (const [table, events] of rows) {
+      const columns: Column[] = tables.get(table) ?? inferColumns(events);
+      const byPartition = new Map<string, Event[]>();
+      for (const e of events) {
+        const p = partitionOf(e);
+        const list = byPartition.get(p);
+        if (list) list.push(e);
+        else byPartition.set(p, [e]);
+      }
+      for (const [partition, list] of byPartition) {
+        for (let start = 0, n = 0; start < list.length; start += opts.roll_rows, n++) {
+          const bytes = encodeParquet(
+            columns,
+            list.slice(start, start + opts.roll_rows),
+            opts.compression as keyof typeof COMPRESSIONS,
+          );
+          await writeFileAtomic(
+            `${opts.dir}/${table}/${partition}/herald-${id}-${n}.parquet`,
+            bytes,
+          );
+          filesWritten++;
+        }
+      }
+    }
+  }
+
+  async function retire(id: string, path: string, rows: Rows): Promise<void> {
+    await writeSegmentFiles(id, rows);
+    await Deno.remove(path);
+    await syncDir(walDir);
+  }
+
+  async function openSegment(): Promise<Segment> {
+    const id = `${String(Date.now()).padStart(13, "0")}-${String(++seq).padStart(6, "0")}`;
+    const path = `${walDir}/${id}.wal`;
+    const file = await Deno.open(path, { write: true, create: true, append: true });
+    await syncDir(walDir);
+    const segment: Segment = {
+      id,
+      path,
+      file,
+      rows: new Map(),
+      count: 0,
+      bytes: 0,
+      openedAt: Date.now(),
+      commit: new GroupCommit(async (items) => {
+        try {
+          await writeAll(file, encoder.encode(items.map((i) => i.text).join("")));
+          await file.syncData();
+        } catch (error) {
+          lastError = `Cannot write the log: ${(error as Error).message}`;
+          throw new SinkUnavailableError(lastError, { cause: error });
+        }
+        for (const item of items) {
+          for (const [table, event] of item.rows) {
+            const list = segment.rows.get(table);
+            if (list) list.push(event);
+            else segment.rows.set(table, [event]);
+          }
+          segment.count += item.rows.length;
+          segment.bytes += item.text.length;
+        }
+      }, { maxPendingBytes: opts.max_pending_bytes }),
+    };
+    return segment;
+  }
+
+  /** Seals the current segment and turns every sealed one into Parquet files. */
+  function roll(final = false): Promise<void> {
+    if (rollQueued && !final) return rolling;
+    rollQueued = true;
+    rolling = rolling.then(async () => {
+      const old = current;
+      current = final ? null : await openSegment();
+      rollQueued = false;
+      if (old) {
+        await old.commit.drain();
+        old.file.close();
+        if (old.count > 0) sealed.push(old);
+        else await Deno.remove(old.path);
+      }
+      try {
+        while (sealed.length > 0) {
+          const segment = sealed[0]!;
+          await retire(segment.id, segment.path, segment.rows);
+          sealed.shift();
+        }
+        lastError = null;
+      } catch (error) {
+        lastError = `Cannot write Parquet files: ${(error as Error).message}`;
+        logger.error(
+          { err: lastError },
+          "roll failed; the log keeps the events and the next roll retries",
+        );
+      }
+    });
+    return rolling;
+  }
+
+  // Replay what a crash left behind, oldest first.
+  const leftovers = [];
+  for await (const entry of Deno.readDir(walDir)) {
+    if (entry.isFile && entry.name.endsWith(".wal")) leftovers.push(entry.name);
+  }
+  let recovered = 0;
+  for (const name of leftovers.sort()) {
+    const rows = parseSegment(await Deno.readTextFile(`${walDir}/${name}`), logger);
+    for (const list of rows.values()) recovered += list.length;
+    await retire(name.slice(0, -".wal".length), `${walDir}/${name}`, rows);
+  }
+  if (leftovers.length > 0) {
+    logger.info({ segments: leftovers.length, events: recovered }, "replayed the write-ahead log");
+  }
+  current = await openSegment();
+
+  const timer = setInterval(() => {
+    const due = current && current.count > 0 &&
+      Date.now() - current.openedAt >= opts.roll_interval_ms;
+    if (due || (sealed.length > 0 && current?.count === 0)) void roll();
+  }, Math.min(opts.roll_interval_ms, 1000));
+
+  return {
+    name: "parquet",
+    async write(events) {
+      const segment = current;
+      if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
+      const buffered = sealed.reduce((n, s) => n + s.count, segment.count);
+      if (buffered >= opts.max_buffered_events) {
+        throw new SinkUnavailableError(
+          `Parquet files are behind: ${buffered} events waiting to be written`,
+        );
+      }
+      const rows = events.map((
+        e,
+      ): [string, Event] => [tableOf.get(String(e.action)) ?? "events", e]);
+      const text = rows.map((r) => JSON.stringify(r) + "\n").join("");
+      await segment.commit.write({ text, rows }, text.length);
+      if (segment.count >= opts.roll_rows || segment.bytes >= opts.roll_bytes) void roll();
+    },
+    async close() {
+      clearInterval(timer);
+      await roll(true);
+      logger.info({ files: filesWritten }, "parquet sink closed");
+      if (sealed.length > 0) {
+        throw new Error(`${sealed.length} log segment(s) not yet in Parquet: ${lastError}`);
+      }
+    },
+    health(): Promise<Health> {
+      return Promise.resolve(lastError ? { ok: false, detail: lastError } : { ok: true });
+    },
+  };
+}
+
+/** Registry entry of the Parquet sink. */
+export const parquetSink: SinkDefinition<ParquetOptions> = {
+  name: "parquet",
+  options,
+  fromEnv(opts, env) {
+    const dir = env("HERALD_LAKE");
+    return dir ? { ...opts, dir } : opts;
+  },
+  create: createParquetSink,
+};
