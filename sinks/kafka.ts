@@ -1,6 +1,8 @@
 /**
  * The Kafka sink (kafkajs): events from many HTTP requests are batched into
- * one Produce request (`linger_ms`, `max_batch_events`, `max_batch_bytes`),
+ * one Produce request. At most `max_in_flight` requests are in flight; events
+ * arriving meanwhile form the next batch (bounded by `max_batch_events` and
+ * `max_batch_bytes`), and `linger_ms` can hold a batch back for more,
  * sent with `acks: -1`, and each write resolves only when the broker acked its
  * batch. While the broker is unreachable the sink fails writes at once (503)
  * and probes the broker in the background; it recovers without a restart.
@@ -38,13 +40,14 @@ const options = object({
   /** Event field whose value is the record key. */
   key: withDefault(string({ minLength: 1 }), "host"),
   client_id: withDefault(string({ minLength: 1 }), "herald"),
-  linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 5),
+  /** 0: send whenever a Produce slot is free (group commit); more: also wait this long for a fuller batch. */
+  linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 0),
   max_batch_events: withDefault(positiveInt(), 10000),
   max_batch_bytes: withDefault(positiveInt(), 1024 * 1024),
   /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
   max_pending_events: withDefault(positiveInt(), 100000),
   /** Produce requests in flight at once. */
-  max_in_flight: withDefault(positiveInt(64), 4),
+  max_in_flight: withDefault(positiveInt(64), 1),
   timeout_ms: withDefault(positiveInt(), 5000),
   compression: withDefault(string({ values: ["none", "gzip"] }), "none"),
   partitions: withDefault(positiveInt(), 1),
@@ -110,6 +113,7 @@ export function createKafkaSink(opts: KafkaOptions, context: SinkContext): Kafka
   let queuedEvents = 0;
   let queuedBytes = 0;
   let linger: ReturnType<typeof setTimeout> | undefined;
+  let flushQueued = false;
   const inFlight = new Set<Promise<void>>();
 
   async function connect(): Promise<void> {
@@ -259,7 +263,16 @@ export function createKafkaSink(opts: KafkaOptions, context: SinkContext): Kafka
         queuedEvents += events.length;
         queuedBytes += bytes;
         if (queuedEvents >= opts.max_batch_events || queuedBytes >= opts.max_batch_bytes) flush();
-        else linger ??= setTimeout(flush, opts.linger_ms);
+        else if (opts.linger_ms > 0) linger ??= setTimeout(flush, opts.linger_ms);
+        else if (!flushQueued) {
+          // Group commit: send as soon as a Produce slot is free; while all
+          // slots are busy, events pile up into the next batch.
+          flushQueued = true;
+          queueMicrotask(() => {
+            flushQueued = false;
+            flush();
+          });
+        }
       });
     },
     async close() {
