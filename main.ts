@@ -45,6 +45,14 @@ if (flags.help) {
 // Herald's own logs go to stderr: stdout is the event stream.
 const logger = pino({ base: { service: "herald" } }, pino.destination({ dest: 2, sync: true }));
 
+// Listen for signals before anything else, so a SIGTERM during startup still
+// drains instead of killing the process.
+let requestStop!: (signal: string) => void;
+const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, () => requestStop(signal));
+}
+
 const loaded = await loadConfig(flags.config);
 if (!loaded.ok) fail(loaded.errors);
 let config: GatewayConfig;
@@ -78,26 +86,20 @@ const server = Deno.serve({
     ),
 }, app.fetch);
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, "draining");
-  const deadline = config.server.shutdown_timeout_ms;
-  const timedOut = await Promise.race([
-    server.shutdown().then(() => false),
-    new Promise<boolean>((r) => setTimeout(() => r(true), deadline)),
-  ]);
-  if (timedOut) logger.warn({ deadline_ms: deadline }, "requests still in flight at the deadline");
-  try {
-    await fanOut.close();
-  } catch (error) {
-    logger.error({ err: error }, "a sink failed to close");
-    Deno.exit(1);
-  }
-  logger.info("stopped");
-  Deno.exit(0);
+// Drain: stop accepting, finish requests in flight, flush and close every sink.
+const signal = await stopRequested;
+logger.info({ signal }, "draining");
+const deadline = config.server.shutdown_timeout_ms;
+const timedOut = await Promise.race([
+  server.shutdown().then(() => false),
+  new Promise<boolean>((r) => setTimeout(() => r(true), deadline)),
+]);
+if (timedOut) logger.warn({ deadline_ms: deadline }, "requests still in flight at the deadline");
+try {
+  await fanOut.close();
+} catch (error) {
+  logger.error({ err: error }, "a sink failed to close");
+  Deno.exit(1);
 }
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.addSignalListener(signal, () => void shutdown(signal));
-}
+logger.info("stopped");
+Deno.exit(0);
