@@ -1,31 +1,12 @@
 /**
  * Parquet files for the lake: each table's typed columns from the config, the
- * encoding (apache-arrow in, parquet-wasm out), Hive-style partition paths, and
+ * encoding (an Arrow table in, Parquet out, on a worker), Hive-style partition paths, and
  * crash-safe writes (temporary name, fsync, rename, fsync of the folder).
  * Shared by the Parquet sink and the Kafka lander.
  *
  * @module
  */
-import {
-  Bool,
-  type DataType,
-  Field,
-  Float64,
-  Int64,
-  Schema,
-  Table,
-  tableToIPC,
-  TimestampMillisecond,
-  Utf8,
-  type Vector,
-  vectorFromArray,
-} from "apache-arrow";
-import {
-  Compression,
-  Table as WasmTable,
-  writeParquet,
-  WriterPropertiesBuilder,
-} from "parquet-wasm";
+import { type Table, tableToIPC } from "apache-arrow";
 import type { GatewayConfig } from "../config/mod.ts";
 import { headerColumn } from "../config/columns.ts";
 import type { FieldType } from "../config/fields.ts";
@@ -71,55 +52,61 @@ export function inferColumns(events: readonly Event[]): Column[] {
   }));
 }
 
-const ARROW_TYPES: Record<FieldType, () => DataType> = {
-  string: () => new Utf8(),
-  enum: () => new Utf8(),
-  int: () => new Int64(),
-  float: () => new Float64(),
-  bool: () => new Bool(),
-  timestamp: () => new TimestampMillisecond("UTC"),
-};
-
-function columnValues(column: Column, events: readonly Event[]): unknown[] {
-  const values = new Array(events.length);
-  for (let i = 0; i < events.length; i++) {
-    const v = events[i]![column.name];
-    if (v === null || v === undefined) values[i] = null;
-    else if (column.type === "int") {
-      values[i] = typeof v === "number" ? BigInt(Math.trunc(v)) : null;
-    } else if (column.type === "timestamp") values[i] = typeof v === "string" ? Date.parse(v) : v;
-    else if (column.type === "string" || column.type === "enum") values[i] = String(v);
-    else values[i] = v;
-  }
-  return values;
-}
-
 /** Supported compression codecs, by config name. */
-export const COMPRESSIONS = {
-  zstd: Compression.ZSTD,
-  snappy: Compression.SNAPPY,
-  none: Compression.UNCOMPRESSED,
-};
+export const COMPRESSIONS = ["zstd", "snappy", "none"] as const;
+/** One of {@linkcode COMPRESSIONS}. */
+export type CompressionName = typeof COMPRESSIONS[number];
 
-/** Encodes events as one Parquet file with the given columns. */
-export function encodeParquet(
-  columns: readonly Column[],
-  events: readonly Event[],
-  compression: keyof typeof COMPRESSIONS,
-): Uint8Array {
-  const schema = new Schema(columns.map((c) => new Field(c.name, ARROW_TYPES[c.type](), true)));
-  const vectors: Record<string, Vector> = {};
-  for (const column of columns) {
-    vectors[column.name] = vectorFromArray(
-      columnValues(column, events),
-      ARROW_TYPES[column.type](),
-    );
+/**
+ * Encodes Arrow tables as Parquet files on a worker thread, one job at a
+ * time, so encoding never stalls the thread that answers requests.
+ */
+export class ParquetEncoder {
+  #worker: Worker | null = null;
+  #jobs = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
+  #next = 0;
+
+  #start(): Worker {
+    const worker = new Worker(new URL("./_parquet_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    worker.onmessage = (
+      { data }: MessageEvent<{ id: number; parquet?: Uint8Array; error?: string }>,
+    ) => {
+      const job = this.#jobs.get(data.id);
+      this.#jobs.delete(data.id);
+      if (data.parquet) job?.resolve(data.parquet);
+      else job?.reject(new Error(`Cannot encode Parquet: ${data.error}`));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      for (const job of this.#jobs.values()) {
+        job.reject(new Error(`Parquet worker failed: ${event.message}`));
+      }
+      this.#jobs.clear();
+      this.#worker?.terminate();
+      this.#worker = null;
+    };
+    return worker;
   }
-  const table = new Table(schema, vectors);
-  // WriterProperties are consumed by writeParquet: build new ones for every file.
-  const properties = new WriterPropertiesBuilder().setCompression(COMPRESSIONS[compression])
-    .build();
-  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")), properties);
+
+  /** Encodes `table` with `compression`. */
+  encode(table: Table, compression: CompressionName): Promise<Uint8Array> {
+    this.#worker ??= this.#start();
+    const ipc = tableToIPC(table, "stream");
+    const id = this.#next++;
+    const done = new Promise<Uint8Array>((resolve, reject) =>
+      this.#jobs.set(id, { resolve, reject })
+    );
+    this.#worker.postMessage({ id, ipc, compression }, [ipc.buffer as ArrayBuffer]);
+    return done;
+  }
+
+  /** Stops the worker. */
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = null;
+  }
 }
 
 /** The Hive partition of an event: `dt=YYYY-MM-DD/hour=HH` of its `received_at` (UTC). */

@@ -17,12 +17,14 @@ import type { Logger } from "pino";
 import { type Infer, object, positiveInt, string, withDefault } from "../config/schema.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
+import { ColumnarBuffer } from "./_columnar.ts";
 import {
   type Column,
+  type CompressionName,
   COMPRESSIONS,
-  encodeParquet,
   inferColumns,
   lakeTables,
+  ParquetEncoder,
   partitionOf,
   syncDir,
   writeFileAtomic,
@@ -34,7 +36,7 @@ const options = object({
   roll_rows: withDefault(positiveInt(), 100000),
   roll_bytes: withDefault(positiveInt(), 64 * 1024 * 1024),
   roll_interval_ms: withDefault(positiveInt(), 60000),
-  compression: withDefault(string({ values: Object.keys(COMPRESSIONS) }), "zstd"),
+  compression: withDefault(string({ values: COMPRESSIONS }), "zstd"),
   /** Events logged but not yet in Parquet files; past this, writes get 503 until files catch up. */
   max_buffered_events: withDefault(positiveInt(), 300000),
   /** Bytes allowed to wait for the next log fsync before writes get 503. */
@@ -44,15 +46,47 @@ const options = object({
 /** Options of the `parquet:` config section. */
 export type ParquetOptions = Infer<typeof options>;
 
-type Rows = Map<string, Event[]>;
+/**
+ * A segment's events, by table partition, in column buffers of at most
+ * `rollRows` events each; buffer n of a partition becomes file n.
+ */
+class SegmentRows {
+  #buffers = new Map<string, ColumnarBuffer[]>();
+  #columnsOf: (table: string, event: Event) => readonly Column[];
+  #rollRows: number;
+  count = 0;
+
+  constructor(columnsOf: (table: string, event: Event) => readonly Column[], rollRows: number) {
+    this.#columnsOf = columnsOf;
+    this.#rollRows = rollRows;
+  }
+
+  add(table: string, event: Event): void {
+    const key = `${table}/${partitionOf(event)}`;
+    let list = this.#buffers.get(key);
+    if (!list) this.#buffers.set(key, list = []);
+    let buffer = list.at(-1);
+    if (!buffer || buffer.length >= this.#rollRows) {
+      list.push(buffer = new ColumnarBuffer(this.#columnsOf(table, event)));
+    }
+    buffer.append(event);
+    this.count++;
+  }
+
+  /** `[table/partition, n, buffer]` for every buffer. */
+  *files(): Generator<[string, number, ColumnarBuffer]> {
+    for (const [key, list] of this.#buffers) {
+      for (const [n, buffer] of list.entries()) yield [key, n, buffer];
+    }
+  }
+}
 
 interface Segment {
   id: string;
   path: string;
   file: Deno.FsFile;
   commit: GroupCommit<{ text: string; rows: [string, Event][] }>;
-  rows: Rows;
-  count: number;
+  rows: SegmentRows;
   bytes: number;
   openedAt: number;
 }
@@ -63,24 +97,29 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
 }
 
-/** Parses a log segment; a torn last line (a write that was never acknowledged) is dropped. */
-export function parseSegment(text: string, logger?: Logger): Rows {
-  const rows: Rows = new Map();
+/**
+ * Reads a log segment, calling `onRow` for each logged event. A torn last
+ * line (a write that was never acknowledged) is dropped.
+ */
+export function parseSegment(
+  text: string,
+  onRow: (table: string, event: Event) => void,
+  logger?: Logger,
+): void {
   const lines = text.split("\n");
   lines.forEach((line, i) => {
     if (line === "") return;
+    let row: [string, Event];
     try {
-      const [table, event] = JSON.parse(line) as [string, Event];
-      const list = rows.get(table);
-      if (list) list.push(event);
-      else rows.set(table, [event]);
+      row = JSON.parse(line);
     } catch {
       if (i !== lines.length - 1) {
         logger?.error({ line: i + 1 }, "skipping a corrupt write-ahead log line");
       }
+      return;
     }
+    onRow(row[0], row[1]);
   });
-  return rows;
 }
 
 /** Creates the sink: replays any write-ahead log left by a crash, then opens a new one. */
@@ -99,35 +138,18 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   let lastError: string | null = null;
   let filesWritten = 0;
 
-  async function writeSegmentFiles(id: string, rows: Rows): Promise<void> {
-    for (const [table, events] of rows) {
-      const columns: Column[] = tables.get(table) ?? inferColumns(events);
-      const byPartition = new Map<string, Event[]>();
-      for (const e of events) {
-        const p = partitionOf(e);
-        const list = byPartition.get(p);
-        if (list) list.push(e);
-        else byPartition.set(p, [e]);
-      }
-      for (const [partition, list] of byPartition) {
-        for (let start = 0, n = 0; start < list.length; start += opts.roll_rows, n++) {
-          const bytes = encodeParquet(
-            columns,
-            list.slice(start, start + opts.roll_rows),
-            opts.compression as keyof typeof COMPRESSIONS,
-          );
-          await writeFileAtomic(
-            `${opts.dir}/${table}/${partition}/herald-${id}-${n}.parquet`,
-            bytes,
-          );
-          filesWritten++;
-        }
-      }
-    }
-  }
+  const columnsOf = (table: string, event: Event): readonly Column[] =>
+    tables.get(table) ?? inferColumns([event]);
+  const newRows = () => new SegmentRows(columnsOf, opts.roll_rows);
+  const compression = opts.compression as CompressionName;
+  const parquetEncoder = new ParquetEncoder();
 
-  async function retire(id: string, path: string, rows: Rows): Promise<void> {
-    await writeSegmentFiles(id, rows);
+  async function retire(id: string, path: string, rows: SegmentRows): Promise<void> {
+    for (const [key, n, buffer] of rows.files()) {
+      const bytes = await parquetEncoder.encode(buffer.toTable(), compression);
+      await writeFileAtomic(`${opts.dir}/${key}/herald-${id}-${n}.parquet`, bytes);
+      filesWritten++;
+    }
     await Deno.remove(path);
     await syncDir(walDir);
   }
@@ -141,8 +163,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       id,
       path,
       file,
-      rows: new Map(),
-      count: 0,
+      rows: newRows(),
       bytes: 0,
       openedAt: Date.now(),
       commit: new GroupCommit(async (items) => {
@@ -154,12 +175,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           throw new SinkUnavailableError(lastError, { cause: error });
         }
         for (const item of items) {
-          for (const [table, event] of item.rows) {
-            const list = segment.rows.get(table);
-            if (list) list.push(event);
-            else segment.rows.set(table, [event]);
-          }
-          segment.count += item.rows.length;
+          for (const [table, event] of item.rows) segment.rows.add(table, event);
           segment.bytes += item.text.length;
         }
       }, { maxPendingBytes: opts.max_pending_bytes }),
@@ -178,7 +194,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       if (old) {
         await old.commit.drain();
         old.file.close();
-        if (old.count > 0) sealed.push(old);
+        if (old.rows.count > 0) sealed.push(old);
         else await Deno.remove(old.path);
       }
       try {
@@ -206,8 +222,9 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   }
   let recovered = 0;
   for (const name of leftovers.sort()) {
-    const rows = parseSegment(await Deno.readTextFile(`${walDir}/${name}`), logger);
-    for (const list of rows.values()) recovered += list.length;
+    const rows = newRows();
+    parseSegment(await Deno.readTextFile(`${walDir}/${name}`), (t, e) => rows.add(t, e), logger);
+    recovered += rows.count;
     await retire(name.slice(0, -".wal".length), `${walDir}/${name}`, rows);
   }
   if (leftovers.length > 0) {
@@ -216,9 +233,9 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   current = await openSegment();
 
   const timer = setInterval(() => {
-    const due = current && current.count > 0 &&
+    const due = current && current.rows.count > 0 &&
       Date.now() - current.openedAt >= opts.roll_interval_ms;
-    if (due || (sealed.length > 0 && current?.count === 0)) void roll();
+    if (due || (sealed.length > 0 && current?.rows.count === 0)) void roll();
   }, Math.min(opts.roll_interval_ms, 1000));
 
   return {
@@ -226,7 +243,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     async write(events) {
       const segment = current;
       if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
-      const buffered = sealed.reduce((n, s) => n + s.count, segment.count);
+      const buffered = sealed.reduce((n, s) => n + s.rows.count, segment.rows.count);
       if (buffered >= opts.max_buffered_events) {
         throw new SinkUnavailableError(
           `Parquet files are behind: ${buffered} events waiting to be written`,
@@ -237,11 +254,12 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       ): [string, Event] => [tableOf.get(String(e.action)) ?? "events", e]);
       const text = rows.map((r) => JSON.stringify(r) + "\n").join("");
       await segment.commit.write({ text, rows }, text.length);
-      if (segment.count >= opts.roll_rows || segment.bytes >= opts.roll_bytes) void roll();
+      if (segment.rows.count >= opts.roll_rows || segment.bytes >= opts.roll_bytes) void roll();
     },
     async close() {
       clearInterval(timer);
       await roll(true);
+      parquetEncoder.close();
       logger.info({ files: filesWritten }, "parquet sink closed");
       if (sealed.length > 0) {
         throw new Error(`${sealed.length} log segment(s) not yet in Parquet: ${lastError}`);
