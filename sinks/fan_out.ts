@@ -17,10 +17,19 @@ export interface FanOutHealth {
   sinks: Record<string, Health>;
 }
 
+interface Pending {
+  deadline: number;
+  reject: (error: unknown) => void;
+}
+
 /** Delivers to every sink at once; see the module doc for the policy. */
 export class FanOut {
   readonly sinks: readonly Sink[];
   #timeoutMs: number;
+  // One sweep over pending writes instead of a timer per request: creating and
+  // clearing a timer per event showed up in profiles of the hot path.
+  #pending = new Set<Pending>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(sinks: readonly Sink[], options: { timeoutMs: number }) {
     this.sinks = sinks;
@@ -28,27 +37,49 @@ export class FanOut {
   }
 
   /** Resolves when every sink has the events; rejects with `SinkUnavailableError` otherwise. */
-  async write(events: readonly Event[]): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new SinkUnavailableError(`Sinks did not confirm within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
+  write(events: readonly Event[]): Promise<void> {
+    const writes = this.sinks.length === 1
+      ? this.#writeTo(this.sinks[0]!, events)
+      : Promise.all(this.sinks.map((sink) => this.#writeTo(sink, events)));
+    return new Promise<void>((resolve, reject) => {
+      const entry: Pending = { deadline: Date.now() + this.#timeoutMs, reject };
+      this.#pending.add(entry);
+      this.#sweeper ??= setInterval(
+        () => this.#sweep(),
+        Math.max(5, Math.min(100, this.#timeoutMs / 10)),
+      );
+      writes.then(
+        () => this.#settle(entry) && resolve(),
+        (error) => this.#settle(entry) && reject(error),
       );
     });
-    try {
-      const writes = this.sinks.map((sink) =>
-        sink.write(events).catch((error) => {
-          throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
-            `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
-            { cause: error },
-          );
-        })
+  }
+
+  #writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
+    return sink.write(events).catch((error) => {
+      throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
+        `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
       );
-      await Promise.race([Promise.all(writes), timeout]);
-    } finally {
-      clearTimeout(timer);
+    });
+  }
+
+  /** Removes a pending write; false when the sweep already timed it out. */
+  #settle(entry: Pending): boolean {
+    const present = this.#pending.delete(entry);
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+    return present;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const entry of this.#pending) {
+      if (entry.deadline > now) continue;
+      this.#settle(entry);
+      entry.reject(new SinkUnavailableError(`Sinks did not confirm within ${this.#timeoutMs} ms`));
     }
   }
 
