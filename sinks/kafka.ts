@@ -43,7 +43,12 @@ const options = object({
   /** 0: send whenever a Produce slot is free (group commit); more: also wait this long for a fuller batch. */
   linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 0),
   max_batch_events: withDefault(positiveInt(), 10000),
-  max_batch_bytes: withDefault(positiveInt(), 1024 * 1024),
+  /**
+   * Record bytes per Produce request (value, key, headers and per-record
+   * overhead). Keep it under the broker's `message.max.bytes` (1 MiB by default),
+   * which counts the whole record batch.
+   */
+  max_batch_bytes: withDefault(positiveInt(), 512 * 1024),
   /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
   max_pending_events: withDefault(positiveInt(), 100000),
   /** Produce requests in flight at once. */
@@ -77,14 +82,30 @@ export interface KafkaSink extends Sink {
   stats(): KafkaStats;
 }
 
+/**
+ * A record's size in a batch: value, key, the event_type header and Kafka's
+ * per-record framing. Counted in UTF-16 units, which matches UTF-8 for ASCII;
+ * the default max_batch_bytes leaves 2x headroom under the broker's limit.
+ */
+function recordBytes(m: Message): number {
+  return (m.value as string).length + ((m.key as string | null)?.length ?? 0) + 96;
+}
+
 /** The topics a config can produce to: one, or one per event type. */
 export function kafkaTopics(opts: KafkaOptions, eventTypes: Iterable<string>): string[] {
   if (!opts.topic.includes("{event_type}")) return [opts.topic];
   return [...new Set([...eventTypes].map((t) => opts.topic.replaceAll("{event_type}", t)))];
 }
 
-/** Creates the sink; it connects in the background, so Herald starts even if Kafka is down. */
-export function createKafkaSink(opts: KafkaOptions, context: SinkContext): KafkaSink {
+/**
+ * Creates the sink. It waits for its first connection attempt (at most
+ * `timeout_ms`), so Herald serves with Kafka ready when Kafka is up; if Kafka
+ * is down, Herald starts anyway and the sink keeps trying in the background.
+ */
+export async function createKafkaSink(
+  opts: KafkaOptions,
+  context: SinkContext,
+): Promise<KafkaSink> {
   const logger = context.logger.child({ sink: "kafka" });
   const kafka = new Kafka({
     clientId: opts.client_id,
@@ -240,7 +261,12 @@ export function createKafkaSink(opts: KafkaOptions, context: SinkContext): Kafka
     return out;
   }
 
-  void connect();
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    connect(),
+    new Promise<void>((resolve) => (giveUp = setTimeout(resolve, opts.timeout_ms))),
+  ]);
+  clearTimeout(giveUp);
 
   return {
     name: "kafka",
@@ -256,7 +282,7 @@ export function createKafkaSink(opts: KafkaOptions, context: SinkContext): Kafka
       const topicMessages = toMessages(events);
       let bytes = 0;
       for (const messages of topicMessages.values()) {
-        for (const m of messages) bytes += (m.value as string).length;
+        for (const m of messages) bytes += recordBytes(m);
       }
       return new Promise<void>((resolve, reject) => {
         queue.push({ topicMessages, count: events.length, bytes, resolve, reject });
