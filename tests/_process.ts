@@ -1,8 +1,16 @@
 /** Runs `main.ts` as a real process, the way `deno task serve` does. */
 
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-/** `deno run <permissions> main.ts`, taken from the serve task so the two cannot drift. */
-const SERVE_ARGS: string[] = (denoJson.tasks.serve as string).split(" ").slice(1);
+
+/**
+ * The arguments after `deno` of a deno.json task (`run <permissions> file`),
+ * so tests run a tool exactly as its task does and the two cannot drift.
+ */
+export function taskArgs(task: string): string[] {
+  return (denoJson.tasks[task] as string).split(" ").slice(1);
+}
+
+const SERVE_ARGS = taskArgs("serve");
 
 /** A running Herald process. */
 export interface HeraldProcess {

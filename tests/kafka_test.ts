@@ -20,6 +20,18 @@ async function configWith(kafka: Record<string, unknown>): Promise<string> {
   return file;
 }
 
+/** Herald with only the Kafka sink and `kafka` merged into its config, once /readyz says ready. */
+async function startKafkaHerald(
+  kafka: Record<string, unknown>,
+  env: Record<string, string>,
+): Promise<HeraldProcess> {
+  const herald = await startHerald(["--sinks", "kafka", "--config", await configWith(kafka)], {
+    env,
+  });
+  await waitReady(herald);
+  return herald;
+}
+
 async function waitReady(herald: HeraldProcess, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
@@ -56,13 +68,7 @@ Deno.test({
         "N HTTP events become exactly N records with keys, headers and JSON, in few Produce requests",
         async () => {
           const topic = `events-${crypto.randomUUID()}`;
-          const herald = await startHerald([
-            "--sinks",
-            "kafka",
-            "--config",
-            await configWith({ topic }),
-          ], { env });
-          await waitReady(herald);
+          const herald = await startKafkaHerald({ topic }, env);
           const n = 1000;
           const paths = ["/purchase_a_sword", "/join_guild", "/declare_peace", "/"];
           const results: Awaited<ReturnType<typeof get>>[] = [];
@@ -104,13 +110,7 @@ Deno.test({
         "a {event_type} topic template routes each event type to its own topic",
         async () => {
           const prefix = `game-${crypto.randomUUID().slice(0, 8)}`;
-          const herald = await startHerald([
-            "--sinks",
-            "kafka",
-            "--config",
-            await configWith({ topic: `${prefix}.{event_type}` }),
-          ], { env });
-          await waitReady(herald);
+          const herald = await startKafkaHerald({ topic: `${prefix}.{event_type}` }, env);
           for (const path of ["/purchase_a_sword", "/purchase_a_sword", "/declare_a_war"]) {
             assert.equal((await get(herald.url + path)).status, 200);
           }
@@ -157,13 +157,7 @@ Deno.test({
         ignore: Deno.env.get("CI") !== "true" && !(await hasCommand("kcat", ["-V"])),
         fn: async () => {
           const topic = `kcat-${crypto.randomUUID()}`;
-          const herald = await startHerald([
-            "--sinks",
-            "kafka",
-            "--config",
-            await configWith({ topic }),
-          ], { env });
-          await waitReady(herald);
+          const herald = await startKafkaHerald({ topic }, env);
           assert.equal((await get(`${herald.url}/purchase_an_axe`)).status, 200);
           await herald.stop();
           const out = await new Deno.Command("kcat", {
@@ -181,11 +175,7 @@ Deno.test({
         "broker SIGKILL mid-load: 503s while down, recovery without restart, every 2xx in the topic",
         async () => {
           const topic = `crash-${crypto.randomUUID()}`;
-          const herald = await startHerald(
-            ["--sinks", "kafka", "--config", await configWith({ topic, timeout_ms: 2000 })],
-            { env },
-          );
-          await waitReady(herald);
+          const herald = await startKafkaHerald({ topic, timeout_ms: 2000 }, env);
           const results: Awaited<ReturnType<typeof get>>[] = [];
           let running = true;
           const workers = Array.from({ length: 8 }, async () => {

@@ -1,6 +1,5 @@
 /** Tests for tools/load.ts: flags, mixes, generated values, percentiles, and runs against real servers. */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import type { ActionConfig } from "../config/mod.ts";
 import { readFields } from "../routes/enrich.ts";
 import {
@@ -18,12 +17,10 @@ import {
   userHosts,
 } from "../tools/load.ts";
 import { configFrom, shippedConfig } from "./_helpers.ts";
-import { startHerald } from "./_process.ts";
+import { startHerald, taskArgs } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-/** `run <permissions> tools/load.ts`, taken from the load task so the two cannot drift. */
-const LOAD_ARGS: string[] = (denoJson.tasks.load as string).split(" ").slice(1);
+const LOAD_ARGS = taskArgs("load");
 
 const SUMMARY_KEYS = [
   "duration_s",

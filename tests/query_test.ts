@@ -14,10 +14,10 @@ import {
   USAGE,
 } from "../tools/query.ts";
 
+import { taskArgs } from "./_process.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
-const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-/** `run <permissions> tools/query.ts`, taken from the query task so the two cannot drift. */
-const QUERY_ARGS: string[] = (denoJson.tasks.query as string).split(" ").slice(1);
+const QUERY_ARGS = taskArgs("query");
 
 const EVENT_COLUMNS =
   "event_id::VARCHAR AS event_id, event_type::VARCHAR AS event_type, received_at::TIMESTAMPTZ AS received_at";
