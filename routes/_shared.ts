@@ -25,6 +25,15 @@ export function errorBody(error: string, message: string, fields?: FieldProblem[
   return fields ? { error, message, fields } : { error, message };
 }
 
+/** 405 naming the allowed methods, with the `Allow` header. */
+export function methodNotAllowed(method: string, path: string, allow: readonly string[]): Response {
+  const body = errorBody(
+    "method_not_allowed",
+    `Method ${method} is not allowed on "${path}": use ${allow.join(" or ")}`,
+  );
+  return Response.json(body, { status: 405, headers: { allow: allow.join(", ") } });
+}
+
 /** Reads a JSON body; an empty body is `undefined`. Throws 400/415 on anything else. */
 export async function readJsonBody(c: Context<HeraldEnv>, ndjson = false): Promise<unknown> {
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();

@@ -6,12 +6,12 @@
  * @module
  */
 import { Hono } from "hono";
-import type { ActionConfig } from "../config/mod.ts";
 import {
   buildEvent,
   errorBody,
   type HeraldEnv,
   isJsonObject,
+  methodNotAllowed,
   readJsonBody,
   type RouteContext,
 } from "./_shared.ts";
@@ -22,7 +22,9 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const app = new Hono<HeraldEnv>();
   for (const action of ctx.config.actions) {
     app.on(["GET", "POST"], action.path, async (c) => {
-      if (c.req.method === "HEAD") return methodNotAllowed(c.req.method, action);
+      if (c.req.method === "HEAD") {
+        return methodNotAllowed(c.req.method, action.path, ["GET", "POST"]);
+      }
       let input: Record<string, unknown> = {};
       const problems: FieldProblem[] = [];
       if (c.req.method === "GET") {
@@ -48,15 +50,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       await ctx.fanOut.write([result.event]);
       return c.text(action.response);
     });
-    app.all(action.path, (c) => methodNotAllowed(c.req.method, action));
+    app.all(action.path, (c) => methodNotAllowed(c.req.method, action.path, ["GET", "POST"]));
   }
   return app;
-}
-
-function methodNotAllowed(method: string, action: ActionConfig): Response {
-  const body = errorBody(
-    "method_not_allowed",
-    `Method ${method} is not allowed on "${action.path}": use GET or POST`,
-  );
-  return Response.json(body, { status: 405, headers: { allow: "GET, POST" } });
 }

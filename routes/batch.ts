@@ -15,6 +15,7 @@ import {
   errorBody,
   type HeraldEnv,
   isJsonObject,
+  methodNotAllowed,
   readJsonBody,
   type RouteContext,
 } from "./_shared.ts";
@@ -80,15 +81,6 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
     await ctx.fanOut.write(events);
     return c.json(body, accepted === items.length ? 200 : 207);
   });
-  app.all("/events", (c) => {
-    c.header("allow", "POST");
-    return c.json(
-      errorBody(
-        "method_not_allowed",
-        `Method ${c.req.method} is not allowed on "/events": use POST`,
-      ),
-      405,
-    );
-  });
+  app.all("/events", (c) => methodNotAllowed(c.req.method, "/events", ["POST"]));
   return app;
 }

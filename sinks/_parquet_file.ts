@@ -9,6 +9,7 @@
 import { type Table, tableToIPC } from "apache-arrow";
 import type { GatewayConfig } from "../config/mod.ts";
 import { headerColumn } from "../config/columns.ts";
+import { writeAll } from "./_write_all.ts";
 import type { FieldType } from "../config/fields.ts";
 import type { Event } from "./mod.ts";
 
@@ -136,8 +137,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   const tmp = `${path}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    let rest = bytes;
-    while (rest.length > 0) rest = rest.subarray(await file.write(rest));
+    await writeAll(file, bytes);
     await file.syncData();
   } finally {
     file.close();

@@ -94,7 +94,12 @@ function recordBytes(m: Message): number {
 /** The topics a config can produce to: one, or one per event type. */
 export function kafkaTopics(opts: KafkaOptions, eventTypes: Iterable<string>): string[] {
   if (!opts.topic.includes("{event_type}")) return [opts.topic];
-  return [...new Set([...eventTypes].map((t) => opts.topic.replaceAll("{event_type}", t)))];
+  return [...new Set([...eventTypes].map((t) => topicFor(opts.topic, t)))];
+}
+
+/** The topic of one event type: the template with `{event_type}` filled in. */
+function topicFor(template: string, eventType: string): string {
+  return template.replaceAll("{event_type}", eventType);
 }
 
 /**
@@ -244,9 +249,7 @@ export async function createKafkaSink(
   function toMessages(events: readonly Event[]): Pending["topicMessages"] {
     const out = new Map<string, Message[]>();
     for (const event of events) {
-      const topic = opts.topic.includes("{event_type}")
-        ? opts.topic.replaceAll("{event_type}", String(event.event_type))
-        : opts.topic;
+      const topic = topicFor(opts.topic, String(event.event_type));
       const key = event[opts.key];
       const message: Message = {
         key: key === null || key === undefined ? null : String(key),

@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { type Infer, object, positiveInt, string, withDefault } from "../config/schema.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
+import { writeAll } from "./_write_all.ts";
 import { ColumnarBuffer } from "./_columnar.ts";
 import {
   type Column,
@@ -92,10 +93,6 @@ interface Segment {
 }
 
 const encoder = new TextEncoder();
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
-}
 
 /**
  * Reads a log segment, calling `onRow` for each logged event. A torn last

@@ -9,6 +9,7 @@ import pino from "pino";
 import { object, positiveInt, withDefault } from "../config/schema.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
+import { type ByteWriter, writeAll } from "./_write_all.ts";
 import type { Event, Sink, SinkDefinition } from "./mod.ts";
 
 const options = object({
@@ -19,11 +20,6 @@ const options = object({
 /** Options of the `stdout:` config section. */
 export interface StdoutOptions {
   max_pending_bytes: number;
-}
-
-/** Anything with `write`; `Deno.stdout` in production, a buffer in tests. */
-export interface ByteWriter {
-  write(bytes: Uint8Array): Promise<number>;
 }
 
 /** Creates a stdout sink writing to `out` (default: `Deno.stdout`). */
@@ -47,9 +43,8 @@ export function createStdoutSink(
   const encoder = new TextEncoder();
   let broken: unknown = null;
   const commit = new GroupCommit<string>(async (texts) => {
-    let bytes = encoder.encode(texts.join(""));
     try {
-      while (bytes.length > 0) bytes = bytes.subarray(await out.write(bytes));
+      await writeAll(out, encoder.encode(texts.join("")));
       broken = null;
     } catch (error) {
       broken = error;
