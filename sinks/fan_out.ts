@@ -66,15 +66,17 @@ export class FanOut {
 
   /** Removes a pending write; false when the sweep already timed it out. */
   #settle(entry: Pending): boolean {
-    const present = this.#pending.delete(entry);
-    if (this.#pending.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-    return present;
+    return this.#pending.delete(entry);
   }
 
   #sweep(): void {
+    // The sweeper stops only when a whole period passed with nothing pending:
+    // stopping and restarting it per flush costs as much as a timer per request.
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+      return;
+    }
     const now = Date.now();
     for (const entry of this.#pending) {
       if (entry.deadline > now) continue;
