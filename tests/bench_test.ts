@@ -10,6 +10,7 @@ import {
 } from "../tools/bench/png.ts";
 import {
   formatCount,
+  formatCpuTable,
   formatMs,
   formatPercent,
   formatTable,
@@ -204,6 +205,21 @@ Deno.test("bench table lines up columns, right-aligns numbers and dashes skipped
   assert.ok(batch.includes("2000x"), "events/s vs seeds");
   const parquet = table.find((l) => l.startsWith("| parquet "))!;
   assert.equal(parquet.split("—").length - 1, 11);
+});
+
+Deno.test("bench CPU table sums each process's µs per event and the rate that allows", () => {
+  const results: TargetResult[] = [
+    row("ceiling", "ceiling", 7_500, { cpuUs: { server: 14, load: 20 } }),
+    row("kafka", "herald", 3_000, { cpuUs: { server: 70, broker: 30, load: 25 } }),
+    row("stdout", "herald", 4_500),
+  ];
+  const table = formatCpuTable(results, 2).split("\n");
+  assert.equal(table.length, 4, "rows without CPU figures are left out");
+  assert.ok(table[0]!.includes("events/s the sum allows on 2 cores"));
+  const cells = (label: string) =>
+    table.find((l) => l.startsWith(`| ${label} `))!.split("|").slice(2, -1).map((c) => c.trim());
+  assert.deepEqual(cells("ceiling"), ["14.0", "—", "20.0", "34.0", "58,824"]);
+  assert.deepEqual(cells("kafka"), ["70.0", "30.0", "25.0", "125.0", "16,000"]);
 });
 
 Deno.test("bench wraps prose like deno fmt and writes Markdown that deno fmt keeps as is", async () => {

@@ -426,6 +426,8 @@ interface RunContext {
   /** Aborted on SIGINT or SIGTERM: load runs stop early. */
   abort: AbortController;
   brokers: string | null;
+  /** The local broker's process, for its CPU time. */
+  brokerPid: number | null;
   kafkaProblem: string | null;
   tempDirs: string[];
 }
@@ -571,14 +573,32 @@ async function measureTarget(
     };
     await measure("warm-up", { ...base, durationMs: options.warmupS * 1000 });
 
-    const cpuBefore = readCpuSeconds(server.pid);
+    // CPU of every process on the request path: the server, the broker when
+    // the target uses it, and the load tool (this process).
+    const brokerPid = spec.needsKafka ? ctx.brokerPid : null;
+    const cpuOf = () => ({
+      server: readCpuSeconds(server.pid),
+      broker: brokerPid === null ? null : readCpuSeconds(brokerPid),
+      load: readCpuSeconds(Deno.pid),
+    });
+    const cpuBefore = cpuOf();
     const wallBefore = performance.now();
     const max = await measure("max rate", { ...base, durationMs: options.durationS * 1000 });
-    const cpuAfter = readCpuSeconds(server.pid);
-    if (cpuBefore !== null && cpuAfter !== null) {
-      result.cpuPercent = ((cpuAfter - cpuBefore) / ((performance.now() - wallBefore) / 1000)) *
-        100;
+    const cpuAfter = cpuOf();
+    const wallS = (performance.now() - wallBefore) / 1000;
+    if (cpuBefore.server !== null && cpuAfter.server !== null) {
+      result.cpuPercent = ((cpuAfter.server - cpuBefore.server) / wallS) * 100;
     }
+    const units = max.eventsPerS ?? max.requestsPerS;
+    const perUnit = (before: number | null, after: number | null) =>
+      before === null || after === null || units <= 0
+        ? undefined
+        : ((after - before) / wallS / units) * 1e6;
+    result.cpuUs = {
+      server: perUnit(cpuBefore.server, cpuAfter.server),
+      broker: perUnit(cpuBefore.broker, cpuAfter.broker),
+      load: perUnit(cpuBefore.load, cpuAfter.load),
+    };
     result.max = max;
     const peakAtMax = memory.peak();
     log(
@@ -679,6 +699,7 @@ export async function main(args: string[]): Promise<number> {
     notices,
     abort: new AbortController(),
     brokers: null,
+    brokerPid: null,
     kafkaProblem: null,
     tempDirs: [],
   };
@@ -736,6 +757,7 @@ export async function main(args: string[]): Promise<number> {
       try {
         broker = await startKafka({ log: (m) => log(`  ${m}`) });
         ctx.brokers = broker.brokers;
+        ctx.brokerPid = broker.pid;
         if (interrupted) await cleanup();
       } catch (error) {
         ctx.kafkaProblem = `no Kafka broker: ${(error as Error).message.split("\n")[0]}`;

@@ -53,6 +53,11 @@ export interface TargetResult {
   startMs?: number;
   /** CPU time of the server process during the closed loop, as % of one core. */
   cpuPercent?: number;
+  /**
+   * CPU microseconds per event (per request for the ceiling) during the closed
+   * loop, for each process on the path; `broker` only for targets that use it.
+   */
+  cpuUs?: { server?: number; broker?: number; load?: number };
   /** Why the target was not measured, when it was not. */
   skipped?: string;
 }
@@ -358,6 +363,36 @@ export function formatTable(results: readonly TargetResult[], concurrency: numbe
   return markdownTable(header, rows);
 }
 
+/**
+ * Where the CPU goes: per target, CPU microseconds per event of the server,
+ * the broker and the load tool, their sum, and the rate that sum allows on
+ * `cores` cores if nothing else ran (`cores * 10^6 / sum`).
+ */
+export function formatCpuTable(results: readonly TargetResult[], cores: number): string {
+  const header = [
+    "target",
+    "server µs/event",
+    "broker µs/event",
+    "load tool µs/event",
+    "sum µs/event",
+    `events/s the sum allows on ${cores} cores`,
+  ];
+  const us = (n: number | undefined) => n === undefined ? DASH : n.toFixed(1);
+  const rows = results.filter((r) => r.skipped === undefined && r.cpuUs).map((r) => {
+    const parts = [r.cpuUs!.server, r.cpuUs!.broker, r.cpuUs!.load];
+    const sum = parts.reduce<number>((a, b) => a + (b ?? 0), 0);
+    return [
+      r.label,
+      us(parts[0]),
+      us(parts[1]),
+      us(parts[2]),
+      us(sum),
+      sum > 0 ? formatCount((cores * 1e6) / sum) : DASH,
+    ];
+  });
+  return markdownTable(header, rows);
+}
+
 /** Minutes and seconds: `312` -> `"5 min 12 s"`. */
 export function formatWall(seconds: number): string {
   const s = Math.round(seconds);
@@ -431,6 +466,18 @@ export function renderMarkdown(
     ),
     bullet(
       "**start to 2xx**: from spawning the process to its first 200 on `GET /`, polled every 5 ms.",
+    ),
+    "",
+    "## Where the CPU goes",
+    "",
+    formatCpuTable(results, facts.cores),
+    "",
+    bullet(
+      "CPU time (user + system, from `/proc/<pid>/stat`) of each process on the request path " +
+        "during the closed loop, divided by the events it carried (requests for the ceiling). " +
+        "The load tool runs inside the bench's own process. The last column is the most the " +
+        "machine could do if those processes had every core to themselves: a row whose target " +
+        "lies above it cannot be met by tuning the server alone.",
     ),
     "",
     "## Targets",
