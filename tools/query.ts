@@ -3,11 +3,12 @@
  * the Presto of the original pipeline.
  *
  * The lake layout is `<lake>/<table>/dt=YYYY-MM-DD/hour=HH/<name>.parquet`.
- * Every folder of the lake whose name matches `^[a-z][a-z0-9_]*$` is a table
- * and becomes one view of the same name, reading its Parquet files with hive
- * partitioning: `dt` is a `DATE` column and `hour` an `INTEGER` column, after
- * the columns stored in the files. Other entries are not tables: folders that
- * start with `_` or `.` (such as `_wal`), other names and plain files. Only
+ * Every folder of the lake whose name matches `^[a-z][a-z0-9_]*$`, and the
+ * lander's `_rejected`, is a table and becomes one view of the same name,
+ * reading its Parquet files with hive partitioning: `dt` is a `DATE` column
+ * and `hour` an `INTEGER` column, after the columns stored in the files. Other
+ * entries are not tables: other folders that start with `_` or `.` (such as
+ * `_wal` and `_land`), other names and plain files. Only
  * files ending in `.parquet` two partition folders down are read, so files
  * still being written (`*.tmp`) are never seen.
  *
@@ -73,8 +74,11 @@ export type OutputFormat = typeof FORMATS[number];
 /** The lake folder used when neither `--lake` nor `HERALD_LAKE` is given. */
 export const DEFAULT_LAKE = "lake";
 
-/** Table names: lake folders with any other name are not tables. */
-export const TABLE_NAME = /^[a-z][a-z0-9_]*$/;
+/**
+ * Table names: lake folders with any other name are not tables. `_rejected`
+ * is the lander's table of records it could not land.
+ */
+export const TABLE_NAME = /^(?:[a-z][a-z0-9_]*|_rejected)$/;
 
 /** The columns and rows of one statement's result. */
 export interface QueryResult {
