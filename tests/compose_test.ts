@@ -19,12 +19,21 @@ Deno.test("docker-compose.yml wires Herald to that broker with KAFKA_BROKERS", (
   const internal = compose.services.kafka.environment.KAFKA_ADVERTISED_LISTENERS
     .split(",").map((l: string) => l.replace(/^\w+:\/\//, ""));
   assert.ok(internal.includes(brokers), `${brokers} is an advertised listener`);
-  assert.deepEqual(herald.environment.HERALD_SINKS.split(","), ["stdout", "parquet", "kafka"]);
+  assert.deepEqual(herald.environment.HERALD_SINKS.split(","), ["stdout", "kafka"]);
   assert.deepEqual(herald.command, ["task", "serve"]);
   assert.ok(herald.ports.includes("5000:5000"));
   assert.equal(herald.depends_on.kafka.condition, "service_healthy");
   const denoVersion = ciDenoVersion();
   assert.equal(herald.image, `denoland/deno:${denoVersion}`, "the same Deno as CI");
+});
+
+Deno.test("docker-compose.yml runs the lander as the lake's only writer", () => {
+  const { herald, lander } = compose.services;
+  assert.deepEqual(lander.command, ["task", "land"]);
+  assert.equal(lander.environment.KAFKA_BROKERS, herald.environment.KAFKA_BROKERS);
+  assert.equal(lander.environment.HERALD_LAKE, "/app/lake");
+  assert.ok(!herald.environment.HERALD_SINKS.split(",").includes("parquet"), "one writer per lake");
+  assert.equal(lander.image, herald.image);
 });
 
 function ciDenoVersion(): string {
