@@ -58,6 +58,8 @@ const serverSchema = object({
   hostname: withDefault(string({ minLength: 1 }), "0.0.0.0"),
   max_body_bytes: withDefault(positiveInt(), 65536),
   max_batch_events: withDefault(positiveInt(), 1000),
+  /** Arrays and objects open at once in a body; events are flat, so a few levels suffice. */
+  max_json_depth: withDefault(positiveInt(), 8),
   trust_proxy: withDefault(boolean(), false),
   ack_timeout_ms: withDefault(positiveInt(), 5000),
   shutdown_timeout_ms: withDefault(positiveInt(), 10000),

@@ -34,11 +34,30 @@ export function methodNotAllowed(method: string, path: string, allow: readonly s
   return Response.json(body, { status: 405, headers: { allow: allow.join(", ") } });
 }
 
-/** Reads a JSON body; an empty body is `undefined`. Throws 400/415 on anything else. */
-export async function readJsonBody(c: Context<HeraldEnv>, ndjson = false): Promise<unknown> {
+/**
+ * Reads a JSON body; an empty body is `undefined`. Throws 415 for another
+ * content type, and 400 for a body that is not UTF-8, nests deeper than
+ * `maxDepth` or is not JSON.
+ */
+export async function readJsonBody(
+  c: Context<HeraldEnv>,
+  options: { ndjson?: boolean; maxDepth: number },
+): Promise<unknown> {
+  const ndjson = options.ndjson ?? false;
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = UTF8.decode(await c.req.arrayBuffer());
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new HTTPException(400, { message: "Body is not valid UTF-8" });
+  }
   if (text.trim() === "") return undefined;
+  if (nestsDeeper(text, options.maxDepth)) {
+    throw new HTTPException(400, {
+      message: `Body nests JSON arrays or objects deeper than ${options.maxDepth} levels`,
+    });
+  }
   const isNdjson = type === "application/x-ndjson" || type === "application/jsonl";
   if (type !== undefined && type !== "application/json" && !(ndjson && isNdjson)) {
     const expected = ndjson ? "application/json or application/x-ndjson" : "application/json";
@@ -52,6 +71,30 @@ export async function readJsonBody(c: Context<HeraldEnv>, ndjson = false): Promi
       message: `Body is not valid JSON: ${(error as Error).message}`,
     });
   }
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Whether `text` opens more than `max` arrays or objects at once (brackets
+ * inside strings do not count). Checked before parsing, so a body of ten
+ * thousand `[` costs one scan, not a deep parse.
+ */
+export function nestsDeeper(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > max) return true;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+    else if (ch === 0x0a) depth = 0; // NDJSON: each line stands alone
+  }
+  return false;
 }
 
 /** Whether `value` is a plain JSON object. */

@@ -33,7 +33,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
           input[key] = values[0];
         }
       } else {
-        const body = await readJsonBody(c);
+        const body = await readJsonBody(c, { maxDepth: ctx.config.server.max_json_depth });
         if (body !== undefined && !isJsonObject(body)) {
           return c.json(errorBody("invalid_body", "Body must be a JSON object of fields"), 400);
         }

@@ -32,7 +32,10 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const max = ctx.config.server.max_batch_events;
   const app = new Hono<HeraldEnv>();
   app.post("/events", async (c) => {
-    const items = await readJsonBody(c, true);
+    const items = await readJsonBody(c, {
+      ndjson: true,
+      maxDepth: ctx.config.server.max_json_depth,
+    });
     if (!Array.isArray(items) || items.length === 0) {
       throw new HTTPException(400, {
         message: "Body must be a non-empty JSON array or NDJSON of events",

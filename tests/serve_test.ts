@@ -131,3 +131,49 @@ Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on 
   }
   assert.match(herald.stderr(), /"msg":"draining"[\s\S]*"msg":"stopped"/);
 });
+
+/** Sends raw bytes over TCP and returns the answer as text, until the server closes. */
+async function rawBytes(port: number, head: string, body: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const start = new TextEncoder().encode(`${head}Content-Length: ${body.length}\r\n\r\n`);
+  await conn.write(new Uint8Array([...start, ...body]));
+  let out = "";
+  for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) out += chunk;
+  return out;
+}
+
+Deno.test("serve answers 400 to bodies that are not UTF-8 or nest too deep, and writes nothing", async () => {
+  const herald = await startHerald();
+  const post = (path: string, type: string) =>
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: ${type}\r\n`;
+  const bodyOf = (res: string) => JSON.parse(res.slice(res.indexOf("\r\n\r\n") + 4));
+  try {
+    const notUtf8 = new Uint8Array([...new TextEncoder().encode('{"guild":"'), 0xff, 0x22, 0x7d]);
+    const a = await rawBytes(herald.port, post("/join_guild", "application/json"), notUtf8);
+    assert.match(a, /^HTTP\/1\.1 400 /);
+    assert.deepEqual(bodyOf(a), { error: "bad_request", message: "Body is not valid UTF-8" });
+
+    const deep = new TextEncoder().encode("[".repeat(20_000) + "]".repeat(20_000));
+    for (
+      const [path, type] of [["/events", "application/json"], ["/join_guild", "application/json"], [
+        "/events",
+        "application/x-ndjson",
+      ]]
+    ) {
+      const res = await rawBytes(herald.port, post(path!, type!), deep);
+      assert.match(res, /^HTTP\/1\.1 400 /, `${path} ${type}`);
+      assert.match(bodyOf(res).message, /deeper than 8 levels/);
+    }
+    // Brackets inside strings do not count, and a flat batch is fine.
+    const flat = new TextEncoder().encode(
+      JSON.stringify([{ action: "join_guild", guild: "[[[[[[[[[[[[" }]),
+    );
+    const ok = await rawBytes(herald.port, post("/events", "application/json"), flat);
+    assert.match(ok, /^HTTP\/1\.1 200 /, ok);
+  } finally {
+    assert.equal((await herald.stop()).code, 0, herald.stderr());
+  }
+  const lines = herald.stdout().trim().split("\n");
+  assert.equal(lines.length, 1, "only the valid batch became an event");
+  assert.equal(JSON.parse(lines[0]!).guild, "[[[[[[[[[[[[");
+});
