@@ -45,11 +45,18 @@ export async function readJsonBody(
 ): Promise<unknown> {
   const ndjson = options.ndjson ?? false;
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  let raw: ArrayBuffer;
+  try {
+    raw = await c.req.arrayBuffer();
+  } catch {
+    // The client closed the connection (or broke the framing) mid-body: its
+    // fault, not ours, and nobody is left to read the answer.
+    throw new HTTPException(400, { message: "Body ended before its declared length" });
+  }
   let text: string;
   try {
-    text = UTF8.decode(await c.req.arrayBuffer());
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
+    text = UTF8.decode(raw);
+  } catch {
     throw new HTTPException(400, { message: "Body is not valid UTF-8" });
   }
   if (text.trim() === "") return undefined;

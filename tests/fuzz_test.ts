@@ -1,0 +1,174 @@
+/**
+ * Throws a few thousand malformed requests at a running Herald over real
+ * sockets: random bytes, broken framing, odd methods and paths, broken JSON,
+ * huge numbers, deep nesting and wrong content types. Herald must never
+ * answer 5xx, must keep serving, and its memory must stay flat.
+ */
+import assert from "node:assert/strict";
+import { startHerald } from "./_process.ts";
+
+/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
+const random = prng(SEED);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+const enc = new TextEncoder();
+
+const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "FOO", "get"];
+const PATHS = [
+  "/purchase_a_sword",
+  "/join_guild",
+  "/events",
+  "/",
+  "/readyz",
+  "/../../etc/passwd",
+  "/purchase_a_sword/../events",
+  "/%00",
+  "/%ff%fe",
+  "/purchase_a_sword?strength=1e309",
+  "/purchase_a_sword?strength=99999999999999999999999",
+  "/purchase_a_sword?strength=-0&strength=1",
+  "/purchase_a_sword?sword_type[]=long",
+  "/purchase_a_sword?__proto__[x]=1",
+  "/purchase_a_sword?constructor=1",
+  "/j%C3%B6in_guild",
+  "/" + "a".repeat(4000),
+  "/purchase_a_sword?" + "x=1&".repeat(500),
+];
+const TYPES = [
+  "application/json",
+  "application/x-ndjson",
+  "text/plain",
+  "application/json; charset=latin1",
+  "multipart/form-data; boundary=x",
+  "",
+];
+const BODIES: (() => Uint8Array)[] = [
+  () => enc.encode("{"),
+  () => enc.encode('{"guild":'),
+  () => enc.encode('{"guild":"knights"'),
+  () => enc.encode('{"strength": 1e999999}'),
+  () => enc.encode('{"strength": 123456789012345678901234567890}'),
+  () => enc.encode('{"__proto__": {"polluted": true}, "guild": "x"}'),
+  () => enc.encode('{"constructor": {"prototype": {"polluted": true}}}'),
+  () => enc.encode('[{"action":"join_guild","guild":"a"},{"action":'),
+  () => enc.encode('[{"action":"purchase_a_sword","strength":"NaN"}, 5, null, "x", []]'),
+  () => enc.encode("{}\n{\n[]\nnull\n" + '{"action":"join_guild","guild":"\\ud800"}'),
+  () => enc.encode("[".repeat(5000)),
+  () => enc.encode('{"a":'.repeat(3000)),
+  () => enc.encode(JSON.stringify({ guild: "x".repeat(70_000) })),
+  () => bytes(Math.floor(random() * 2000)),
+  () => new Uint8Array([0xef, 0xbb, 0xbf, ...enc.encode('{"guild":"bom"}')]),
+  () => new Uint8Array(0),
+];
+
+/** One malformed request as raw bytes. */
+function request(): Uint8Array {
+  const kind = random();
+  if (kind < 0.1) return bytes(1 + Math.floor(random() * 512)); // not HTTP at all
+  if (kind < 0.15) {
+    // Broken framing: a Content-Length that lies, or chunked garbage.
+    const body = enc.encode('{"guild":"k"}');
+    const lie = pick([0, 3, body.length + 50]);
+    return enc.encode(
+      `POST /join_guild HTTP/1.1\r\nHost: f\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${lie}\r\n\r\n{"guild":"k"}`,
+    );
+  }
+  if (kind < 0.2) {
+    return enc.encode(
+      "POST /events HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
+    );
+  }
+  const method = pick(METHODS);
+  const body = BODIES[Math.floor(random() * BODIES.length)]!();
+  const type = pick(TYPES);
+  const head = `${method} ${pick(PATHS)} HTTP/1.1\r\nHost: fuzz${Math.floor(random() * 100)}\r\n` +
+    (type ? `Content-Type: ${type}\r\n` : "") +
+    (random() < 0.1 ? `X-Junk: ${"y".repeat(2000)}\r\n` : "") +
+    `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  return new Uint8Array([...enc.encode(head), ...body]);
+}
+
+/** Sends raw bytes; returns the status line's code, or null if the server just closed. */
+async function send(port: number, data: Uint8Array): Promise<number | null> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(data).catch(() => 0);
+    const buf = new Uint8Array(64);
+    const timer = setTimeout(() => conn.close(), 5000);
+    try {
+      const n = await conn.read(buf).catch(() => null);
+      if (!n) return null;
+      const m = new TextDecoder().decode(buf.subarray(0, n)).match(/^HTTP\/1\.[01] (\d{3})/);
+      return m ? Number(m[1]) : null;
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+}
+
+function rssMb(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/^VmRSS:\s+(\d+)/m)![1]) / 1024;
+}
+
+Deno.test(`serve survives ${3000} malformed requests (seed ${SEED}) without a 5xx`, async () => {
+  const herald = await startHerald(["--sinks", "stdout,parquet"]);
+  const statuses = new Map<string, number>();
+  const fivexx: string[] = [];
+  const round = async (n: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next++ < n) {
+        const data = request();
+        const status = await send(herald.port, data);
+        const key = status === null ? "closed" : String(status);
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        if (status !== null && status >= 500) {
+          fivexx.push(new TextDecoder().decode(data.subarray(0, 200)));
+        }
+      }
+    }));
+  };
+  try {
+    await round(1000); // warm-up: JIT, buffers, the first Parquet writes
+    const before = rssMb(herald.child.pid);
+    await round(2000);
+    const after = rssMb(herald.child.pid);
+    console.error(
+      `fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}; ` +
+        `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`,
+    );
+    assert.deepEqual(fivexx, [], "no request got a 5xx");
+    assert.ok((statuses.get("400") ?? 0) > 500, "most requests were refused as bad");
+    assert.ok(after - before < 40, `RSS grew from ${before} to ${after} MB`);
+    const health = await fetch(`${herald.url}/healthz`);
+    assert.equal(health.status, 200, "still serving");
+    await health.body?.cancel();
+    const ok = await fetch(`${herald.url}/purchase_a_sword`);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    const status = await herald.stop();
+    assert.equal(status.code, 0, herald.stderr().slice(-2000));
+  }
+  const errors = herald.stderr().split("\n").filter((l) => l.includes('"level":50'));
+  assert.deepEqual(errors, [], "no error was logged");
+  assert.ok(!("polluted" in {}), "no prototype was polluted");
+});
