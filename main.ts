@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import pino from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "./config/mod.ts";
 import { buildApp } from "./routes/mod.ts";
+import { resolveWriteKeys } from "./routes/guard.ts";
 import { FanOut } from "./sinks/fan_out.ts";
 import { createSinks } from "./sinks/mod.ts";
 
@@ -62,6 +63,12 @@ try {
     sinks: flags.sinks,
     env: (name) => Deno.env.get(name),
   });
+} catch (error) {
+  fail([`Cannot start with config "${flags.config}": ${(error as Error).message}`]);
+}
+
+try {
+  resolveWriteKeys(config.auth.write_keys);
 } catch (error) {
   fail([`Cannot start with config "${flags.config}": ${(error as Error).message}`]);
 }

@@ -40,6 +40,9 @@ export interface GatewayConfig {
   server: ServerConfig;
   enrich: { headers: string[] };
   sinks: string[];
+  auth: AuthConfig;
+  rate_limit: RateLimitConfig;
+  cors: CorsConfig;
   actions: ActionConfig[];
   /** Each registered sink's parsed section, by sink name. */
   sinkOptions: Record<string, unknown>;
@@ -67,6 +70,70 @@ const serverSchema = object({
 
 /** The `server:` section. */
 export type ServerConfig = Infer<typeof serverSchema>;
+
+const writeKeyFields = object({
+  name: string(IDENTIFIER),
+  value_env: optional(string({ pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "an env name" })),
+  value_file: optional(string({ minLength: 1 })),
+  /** Requests with this key must also be signed (server-to-server senders). */
+  hmac: withDefault(boolean(), false),
+});
+
+/** One write key: its name, and where its value comes from (never the YAML). */
+export type WriteKeyConfig = Infer<typeof writeKeyFields>;
+
+const writeKeySchema: Schema<WriteKeyConfig> = {
+  parse(value, path, issues) {
+    if (typeof value === "object" && value !== null && Object.hasOwn(value, "value")) {
+      issues.push({
+        path: [...path, "value"],
+        message: "a key's value never goes in the config: use value_env or value_file",
+        key: true,
+      });
+      return undefined;
+    }
+    const key = writeKeyFields.parse(value, path, issues);
+    if (key && (key.value_env === undefined) === (key.value_file === undefined)) {
+      issues.push({ path, message: "give exactly one of value_env and value_file" });
+      return undefined;
+    }
+    return key;
+  },
+};
+
+const bucketSchema = object({
+  rate_per_s: number({ min: 0.001 }),
+  burst: positiveInt(),
+});
+
+const guardSchemas = {
+  /** Write keys; none (the default) means anyone may send events. */
+  auth: object({
+    write_keys: withDefault(list(writeKeySchema), []),
+    /** Signed requests older (or newer) than this are refused as replays. */
+    hmac_max_age_s: withDefault(positiveInt(), 300),
+  }),
+  /** Token buckets per client IP and per write key; absent means no limit. */
+  rate_limit: object({
+    per_ip: optional(bucketSchema),
+    per_key: optional(bucketSchema),
+    /** Buckets kept at most; the least recently used go first. */
+    max_tracked: withDefault(positiveInt(), 100_000),
+  }),
+  /** Browser origins allowed to call Herald; none (the default) sends no CORS headers. */
+  cors: object({
+    origins: withDefault(list(string({ minLength: 1 })), []),
+    credentials: withDefault(boolean(), false),
+    max_age_s: withDefault(positiveInt(), 600),
+  }),
+};
+
+/** The `auth:`, `rate_limit:` and `cors:` sections. */
+export type AuthConfig = Infer<typeof guardSchemas.auth>;
+/** The `rate_limit:` section. */
+export type RateLimitConfig = Infer<typeof guardSchemas.rate_limit>;
+/** The `cors:` section. */
+export type CorsConfig = Infer<typeof guardSchemas.cors>;
 
 const headerName = string({ pattern: /^[a-z0-9-]+$/, hint: "use a lowercase header name" });
 
@@ -115,6 +182,7 @@ const rootSchema = object({
     ["stdout"],
   ),
   actions: list(actionSchema, { min: 1 }),
+  ...guardSchemas,
   ...Object.fromEntries(SINKS.map((s) => [s.name, s.options])),
 });
 
@@ -222,8 +290,16 @@ function buildConfig(root: Infer<typeof rootSchema>, issues: Issue[]): GatewayCo
 
   const sinkOptions: Record<string, unknown> = {};
   for (const sink of SINKS) sinkOptions[sink.name] = (root as Record<string, unknown>)[sink.name];
-  const { server, enrich, sinks } = root;
-  return issues.length > 0 ? undefined : { server, enrich, sinks, actions, sinkOptions };
+  const { server, enrich, sinks, auth, rate_limit, cors } = root;
+  const keyNames = auth.write_keys.map((k) => k.name);
+  keyNames.forEach((name, i) => {
+    if (keyNames.indexOf(name) !== i) {
+      issues.push({ path: ["auth", "write_keys", i, "name"], message: `duplicate key "${name}"` });
+    }
+  });
+  return issues.length > 0
+    ? undefined
+    : { server, enrich, sinks, auth, rate_limit, cors, actions, sinkOptions };
 }
 
 /** The line of the node at `path` (of its key when `key` is set), falling back to its parent. */

@@ -9,7 +9,8 @@ import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from
 /** Hono environment of Herald's app: Deno's connection info and the request id. */
 export interface HeraldEnv {
   Bindings: { remoteAddr?: Deno.NetAddr } | undefined;
-  Variables: { requestId: string };
+  /** `source`: the name of the write key that authorized the request, when keys are on. */
+  Variables: { requestId: string; source?: string };
 }
 
 /** Everything route builders need. */
@@ -127,6 +128,7 @@ export function buildEvent(
       ctx.config.server.trust_proxy,
     ),
     requestId: c.get("requestId"),
+    source: c.get("source"),
   };
   return {
     event: enrich(action, result.values, meta, {

@@ -28,6 +28,8 @@ export interface RequestMeta {
   headers: Headers;
   clientIp: string | null;
   requestId: string;
+  /** The write key's name, when write keys are on. */
+  source?: string;
 }
 
 /**
@@ -88,6 +90,7 @@ export function enrich(
   }
   event.client_ip = meta.clientIp;
   event.request_id = meta.requestId;
+  if (meta.source !== undefined) event.source = meta.source;
   return Object.assign(event, fields);
 }
 

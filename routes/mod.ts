@@ -14,6 +14,7 @@ import type { FanOut } from "../sinks/fan_out.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import type { EnrichDeps } from "./enrich.ts";
+import { guards, type SecretSource } from "./guard.ts";
 import { uuidv7Generator } from "./ids.ts";
 import { errorBody, type HeraldEnv, type RouteContext } from "./_shared.ts";
 
@@ -28,6 +29,8 @@ export interface AppDeps extends EnrichDeps {
 export interface AppOptions {
   logger: Logger;
   deps?: Partial<AppDeps>;
+  /** Where write-key values come from (default: env and files). */
+  secrets?: SecretSource;
 }
 
 /** Builds the app; `fanOut` receives every accepted event. */
@@ -63,6 +66,14 @@ export function buildApp(
         413,
       ),
   }));
+
+  const eventPaths = new Set(["/events", ...config.actions.map((a) => a.path)]);
+  for (
+    const guard of guards(config, (path) => eventPaths.has(path), {
+      now: deps.now,
+      secrets: options.secrets,
+    })
+  ) app.use(guard);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {

@@ -29,6 +29,7 @@ export function lakeTables(config: GatewayConfig): Map<string, Column[]> {
     ...config.enrich.headers.map((h): Column => ({ name: headerColumn(h), type: "string" })),
     { name: "client_ip", type: "string" },
     { name: "request_id", type: "string" },
+    ...(config.auth.write_keys.length > 0 ? [{ name: "source", type: "string" } as Column] : []),
   ];
   const tables = new Map<string, Column[]>();
   for (const action of config.actions) {
