@@ -63,6 +63,8 @@ const serverSchema = object({
   max_batch_events: withDefault(positiveInt(), 1000),
   /** Arrays and objects open at once in a body; events are flat, so a few levels suffice. */
   max_json_depth: withDefault(positiveInt(), 8),
+  /** The whole body must arrive within this; a client trickling bytes gets 408. */
+  body_timeout_ms: withDefault(positiveInt(), 10000),
   trust_proxy: withDefault(boolean(), false),
   ack_timeout_ms: withDefault(positiveInt(), 5000),
   shutdown_timeout_ms: withDefault(positiveInt(), 10000),

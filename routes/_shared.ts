@@ -10,7 +10,7 @@ import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from
 export interface HeraldEnv {
   Bindings: { remoteAddr?: Deno.NetAddr } | undefined;
   /** `source`: the name of the write key that authorized the request, when keys are on. */
-  Variables: { requestId: string; source?: string };
+  Variables: { requestId: string; source?: string; rawBody?: Uint8Array };
 }
 
 /** Everything route builders need. */
@@ -35,25 +35,86 @@ export function methodNotAllowed(method: string, path: string, allow: readonly s
   return Response.json(body, { status: 405, headers: { allow: allow.join(", ") } });
 }
 
+/** How much body a request may send, and how long it may take. */
+export interface BodyLimits {
+  maxBytes: number;
+  timeoutMs: number;
+}
+
 /**
- * Reads a JSON body; an empty body is `undefined`. Throws 415 for another
- * content type, and 400 for a body that is not UTF-8, nests deeper than
- * `maxDepth` or is not JSON.
+ * Reads the raw body once per request (later calls get the same bytes):
+ * 413 past `maxBytes`, counted as the bytes arrive, so a chunked body or one
+ * longer than its `Content-Length` claims is cut off too; 408 when the whole
+ * body has not arrived within `timeoutMs` (a client trickling bytes cannot
+ * hold a request open); 400 when the client hangs up mid-body.
  */
-export async function readJsonBody(
-  c: Context<HeraldEnv>,
-  options: { ndjson?: boolean; maxDepth: number },
-): Promise<unknown> {
-  const ndjson = options.ndjson ?? false;
-  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  let raw: ArrayBuffer;
+export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Promise<Uint8Array> {
+  const cached = c.get("rawBody");
+  if (cached) return cached;
+  const stream = c.req.raw.body;
+  if (!stream) {
+    c.set("rawBody", new Uint8Array(0));
+    return c.get("rawBody")!;
+  }
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HTTPException(408, { message: `Body not received within ${limits.timeoutMs} ms` }),
+        ),
+      limits.timeoutMs,
+    );
+  });
   try {
-    raw = await c.req.arrayBuffer();
-  } catch {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      size += value.length;
+      if (size > limits.maxBytes) {
+        throw new HTTPException(413, { message: `Body exceeds ${limits.maxBytes} bytes` });
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    if (error instanceof HTTPException) throw error;
     // The client closed the connection (or broke the framing) mid-body: its
     // fault, not ours, and nobody is left to read the answer.
     throw new HTTPException(400, { message: "Body ended before its declared length" });
+  } finally {
+    clearTimeout(timer);
   }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  c.set("rawBody", body);
+  return body;
+}
+
+/** The body limits of a config's `server:` section. */
+export function bodyLimits(server: GatewayConfig["server"]): BodyLimits {
+  return { maxBytes: server.max_body_bytes, timeoutMs: server.body_timeout_ms };
+}
+
+/**
+ * Reads a JSON body; an empty body is `undefined`. Throws 415 for another
+ * content type, 400 for a body that is not UTF-8, nests deeper than
+ * `maxDepth` or is not JSON, and 408/413 as {@linkcode readRawBody}.
+ */
+export async function readJsonBody(
+  c: Context<HeraldEnv>,
+  options: { ndjson?: boolean; maxDepth: number; limits: BodyLimits },
+): Promise<unknown> {
+  const ndjson = options.ndjson ?? false;
+  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  const raw = await readRawBody(c, options.limits);
   let text: string;
   try {
     text = UTF8.decode(raw);

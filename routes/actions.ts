@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import {
+  bodyLimits,
   buildEvent,
   errorBody,
   type HeraldEnv,
@@ -33,7 +34,10 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
           input[key] = values[0];
         }
       } else {
-        const body = await readJsonBody(c, { maxDepth: ctx.config.server.max_json_depth });
+        const body = await readJsonBody(c, {
+          maxDepth: ctx.config.server.max_json_depth,
+          limits: bodyLimits(ctx.config.server),
+        });
         if (body !== undefined && !isJsonObject(body)) {
           return c.json(errorBody("invalid_body", "Body must be a JSON object of fields"), 400);
         }

@@ -11,6 +11,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ActionConfig } from "../config/mod.ts";
 import type { Event } from "../sinks/mod.ts";
 import {
+  bodyLimits,
   buildEvent,
   errorBody,
   type HeraldEnv,
@@ -35,6 +36,7 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
     const items = await readJsonBody(c, {
       ndjson: true,
       maxDepth: ctx.config.server.max_json_depth,
+      limits: bodyLimits(ctx.config.server),
     });
     if (!Array.isArray(items) || items.length === 0) {
       throw new HTTPException(400, {

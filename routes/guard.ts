@@ -10,7 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { GatewayConfig, RateLimitConfig, WriteKeyConfig } from "../config/mod.ts";
 import { clientIp } from "./enrich.ts";
-import { errorBody, type HeraldEnv } from "./_shared.ts";
+import { bodyLimits, errorBody, type HeraldEnv, readRawBody } from "./_shared.ts";
 
 /** Where a write key's value is read from, injectable for tests. */
 export interface SecretSource {
@@ -228,7 +228,7 @@ export function guards(
             `Signature timestamp is more than ${maxAgeS} s away: replay refused`,
           );
         }
-        const body = new Uint8Array(await c.req.arrayBuffer());
+        const body = await readRawBody(c, bodyLimits(config.server));
         const signed = new Uint8Array([...encoder.encode(`${stamp}.`), ...body]);
         const valid = await crypto.subtle.verify(
           "HMAC",

@@ -5,7 +5,6 @@
  * @module
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
@@ -19,6 +18,13 @@ import { uuidv7Generator } from "./ids.ts";
 import { errorBody, type HeraldEnv, type RouteContext } from "./_shared.ts";
 
 export type { HeraldEnv } from "./_shared.ts";
+
+/** Error codes of the JSON body, by status, for errors raised while reading a request. */
+const HTTP_ERRORS: Record<number, string> = {
+  408: "request_timeout",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
 
 /** Injected clock, ids and randomness; defaults are the real ones. */
 export interface AppDeps extends EnrichDeps {
@@ -58,14 +64,19 @@ export function buildApp(
     await next();
     c.res.headers.set("x-request-id", id);
   });
-  app.use(bodyLimit({
-    maxSize: config.server.max_body_bytes,
-    onError: (c) =>
-      c.json(
+  // A declared length over the limit is refused before anything else runs;
+  // bodies without one (chunked) or longer than declared are counted as they
+  // are read (readRawBody), with a deadline.
+  app.use(async (c, next) => {
+    const declared = Number(c.req.header("content-length") ?? 0);
+    if (declared > config.server.max_body_bytes) {
+      return c.json(
         errorBody("payload_too_large", `Body exceeds ${config.server.max_body_bytes} bytes`),
         413,
-      ),
-  }));
+      );
+    }
+    await next();
+  });
 
   const eventPaths = new Set(["/events", ...config.actions.map((a) => a.path)]);
   for (
@@ -98,7 +109,9 @@ export function buildApp(
       );
     }
     if (error instanceof HTTPException) {
-      const code = error.status === 415 ? "unsupported_media_type" : "bad_request";
+      const code = HTTP_ERRORS[error.status] ?? "bad_request";
+      // A half-read body leaves the connection unusable for another request.
+      if (error.status === 408 || error.status === 413) c.header("connection", "close");
       return c.json(errorBody(code, error.message), error.status);
     }
     logger.error({ request_id: requestId, err: error }, "request failed");
