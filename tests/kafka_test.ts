@@ -152,6 +152,36 @@ Deno.test({
         assert.equal((await consumeAll(brokers, [topic], { expected: 1 })).length, 1);
       });
 
+      await t.step("credential headers and CR/LF never reach a Kafka record", async () => {
+        const topic = `secrets-${crypto.randomUUID()}`;
+        const herald = await startKafkaHerald({ topic, key: "user_agent" }, env);
+        const canary = `CANARY-${crypto.randomUUID()}`;
+        const res = await fetch(`${herald.url}/join_guild`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${canary}`,
+            cookie: `s=${canary}`,
+            "proxy-authorization": `Basic ${canary}`,
+            "x-api-key": canary,
+            "x-write-key": canary,
+            "user-agent": "game/1.0",
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ guild: 'line1\r\n{"forged":true}' }),
+        });
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+        await herald.stop();
+        const records = await consumeAll(brokers, [topic], { expected: 1 });
+        assert.equal(records.length, 1, "one request, one record: CR/LF forged nothing");
+        assert.equal(records[0]!.value.guild, 'line1\r\n{"forged":true}');
+        assert.ok(
+          !JSON.stringify(records).includes(canary),
+          "no credential in value, key or headers",
+        );
+        assert.ok(!herald.stderr().includes(canary), "nor in Herald's log");
+      });
+
       await t.step({
         name: "kcat reads what Herald wrote",
         ignore: Deno.env.get("CI") !== "true" && !(await hasCommand("kcat", ["-V"])),
