@@ -61,6 +61,8 @@ const serverSchema = object({
   hostname: withDefault(string({ minLength: 1 }), "0.0.0.0"),
   max_body_bytes: withDefault(positiveInt(), 65536),
   max_batch_events: withDefault(positiveInt(), 1000),
+  /** One event's JSON (a batch item, a POST body or a query string), in bytes. */
+  max_event_bytes: withDefault(positiveInt(), 8192),
   /** Arrays and objects open at once in a body; events are flat, so a few levels suffice. */
   max_json_depth: withDefault(positiveInt(), 8),
   /** The whole body must arrive within this; a client trickling bytes gets 408. */

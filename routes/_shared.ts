@@ -166,6 +166,14 @@ export function nestsDeeper(text: string, max: number): boolean {
   return false;
 }
 
+const utf8 = new TextEncoder();
+
+/** Bytes of `text` in UTF-8. */
+export function utf8Length(text: string): number {
+  // ASCII is one byte per unit; only other text needs encoding to count.
+  return /[^\p{ASCII}]/u.test(text) ? utf8.encode(text).length : text.length;
+}
+
 /** Whether `value` is a plain JSON object. */
 export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

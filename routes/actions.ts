@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import {
   bodyLimits,
   buildEvent,
@@ -18,6 +18,10 @@ import {
 } from "./_shared.ts";
 import type { FieldProblem } from "./enrich.ts";
 
+function tooLarge(c: Context<HeraldEnv>, what: string, max: number): Response {
+  return c.json(errorBody("event_too_large", `${what} exceeds ${max} bytes (one event)`), 413);
+}
+
 /** Builds the action routes; other methods on an action's path get 405. */
 export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const app = new Hono<HeraldEnv>();
@@ -28,6 +32,11 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       }
       let input: Record<string, unknown> = {};
       const problems: FieldProblem[] = [];
+      const maxEventBytes = ctx.config.server.max_event_bytes;
+      const query = c.req.url.indexOf("?");
+      if (query >= 0 && c.req.url.length - query - 1 > maxEventBytes) {
+        return tooLarge(c, "Query string", maxEventBytes);
+      }
       if (c.req.method === "GET") {
         for (const [key, values] of Object.entries(c.req.queries())) {
           if (values.length > 1) problems.push({ field: key, problem: "is given more than once" });
@@ -40,6 +49,9 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         });
         if (body !== undefined && !isJsonObject(body)) {
           return c.json(errorBody("invalid_body", "Body must be a JSON object of fields"), 400);
+        }
+        if ((c.get("rawBody")?.length ?? 0) > maxEventBytes) {
+          return tooLarge(c, "Body", maxEventBytes);
         }
         input = body ?? {};
       }

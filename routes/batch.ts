@@ -19,6 +19,7 @@ import {
   methodNotAllowed,
   readJsonBody,
   type RouteContext,
+  utf8Length,
 } from "./_shared.ts";
 import type { FieldProblem } from "./enrich.ts";
 
@@ -51,9 +52,16 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
     }
     const results: BatchResult[] = [];
     const events: Event[] = [];
+    const maxEventBytes = ctx.config.server.max_event_bytes;
     items.forEach((item: unknown, index) => {
       if (!isJsonObject(item)) {
         results.push({ index, status: "rejected", error: "Item must be a JSON object" });
+        return;
+      }
+      const size = utf8Length(JSON.stringify(item));
+      if (size > maxEventBytes) {
+        const error = `Item is ${size} bytes of JSON, over the limit of ${maxEventBytes}`;
+        results.push({ index, status: "rejected", error });
         return;
       }
       const { action: name, ...fields } = item;

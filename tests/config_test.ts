@@ -58,7 +58,8 @@ Deno.test("parseConfig() fills defaults for a minimal config", () => {
 Deno.test("parseConfig() rejects unknown keys with file, line and key path", () => {
   assert.deepEqual(errors(`server:\n  port: 5000\n  prot: 1\n${MINIMAL}`), [
     "test.yaml:3: server.prot: unknown key (expected port, hostname, max_body_bytes, " +
-    "max_batch_events, max_json_depth, body_timeout_ms, trust_proxy, ack_timeout_ms, " +
+    "max_batch_events, max_event_bytes, max_json_depth, body_timeout_ms, trust_proxy, " +
+    "ack_timeout_ms, " +
     "shutdown_timeout_ms)",
   ]);
 });

@@ -225,3 +225,31 @@ Deno.test("GET /healthz and /readyz report the process and each sink", async () 
     sinks: { memory: { ok: false, detail: "broker down" } },
   });
 });
+
+Deno.test("buildApp() refuses one event over max_event_bytes, in a batch or alone", async () => {
+  const { app, sink } = appWithMemorySink(
+    configFrom(
+      `server: { max_event_bytes: 100 }\nactions: [{ name: a, fields: { s: { type: string } } }]\n`,
+    ),
+  );
+  const big = "é".repeat(60); // 120 bytes of UTF-8, 60 characters
+  const batch = await app.request("/events", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ action: "a", s: "small" }, { action: "a", s: big }]),
+  });
+  assert.equal(batch.status, 207);
+  const results = (await batch.json()).results;
+  assert.equal(results[0].status, "accepted");
+  assert.match(results[1].error, /^Item is \d+ bytes of JSON, over the limit of 100$/);
+  const post = await app.request("/a", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ s: big }),
+  });
+  assert.equal(post.status, 413);
+  assert.equal((await post.json()).error, "event_too_large");
+  const get = await app.request(`/a?s=${"x".repeat(120)}`);
+  assert.equal(get.status, 413);
+  assert.equal(sink.events.length, 1, "only the small batch item was written");
+});
