@@ -35,3 +35,15 @@ export function appWithMemorySink(config: GatewayConfig, options: { timeoutMs?: 
   });
   return { app, sink, logLines };
 }
+
+/** A seeded PRNG (mulberry32) giving numbers in [0, 1), so a failing run can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

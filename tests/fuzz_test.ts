@@ -5,22 +5,11 @@
  * answer 5xx, must keep serving, and its memory must stay flat.
  */
 import assert from "node:assert/strict";
+import { seededRandom } from "./_helpers.ts";
 import { startHerald } from "./_process.ts";
 
-/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
-const random = prng(SEED);
+const random = seededRandom(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
 const enc = new TextEncoder();

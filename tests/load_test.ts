@@ -16,7 +16,7 @@ import {
   USAGE,
   userHosts,
 } from "../tools/load.ts";
-import { configFrom, shippedConfig } from "./_helpers.ts";
+import { configFrom, seededRandom, shippedConfig } from "./_helpers.ts";
 import { startHerald, taskArgs } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -35,18 +35,6 @@ const SUMMARY_KEYS = [
   "requests_per_s",
   "status",
 ];
-
-/** A seeded generator, so failures can be replayed. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function eventLines(stdout: string): Record<string, unknown>[] {
   return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
@@ -260,13 +248,13 @@ function checkGenerated(action: ActionConfig, runs: number, random: () => number
 
 Deno.test("generated values pass Herald's own validation for every shipped action", async () => {
   const config = await shippedConfig();
-  for (const action of config.actions) checkGenerated(action, 500, seeded(7));
+  for (const action of config.actions) checkGenerated(action, 500, seededRandom(7));
 });
 
 Deno.test("generated values cover every field type and leave out optional fields half the time", () => {
   const action = configFrom(EVERY_TYPE).actions[0]!;
   const runs = 4000;
-  const present = checkGenerated(action, runs, seeded(42));
+  const present = checkGenerated(action, runs, seededRandom(42));
   assert.equal(present.get("level"), runs, "required fields are always sent");
   assert.equal(present.get("at"), runs);
   assert.equal(present.get("gold"), undefined, "generated fields are never sent");
@@ -276,7 +264,7 @@ Deno.test("generated values cover every field type and leave out optional fields
     assert.ok(share > 0.45 && share < 0.55, `${name} sent ${share} of the time`);
   }
 
-  const random = seeded(3);
+  const random = seededRandom(3);
   const generator = new ActionGenerator(action);
   const seen = new Map<string, Set<string>>();
   for (let i = 0; i < 2000; i++) {
@@ -311,7 +299,7 @@ Deno.test("percentile takes the nearest rank of sorted values", () => {
 });
 
 Deno.test("LatencyRecorder is exact for few values and within 0.1% past its limit", () => {
-  const random = seeded(11);
+  const random = seededRandom(11);
   const values = Array.from({ length: 20_000 }, () => Math.round(random() ** 3 * 5e6) / 1000);
   const sorted = [...values].sort((a, b) => a - b);
   const exact = new LatencyRecorder();
