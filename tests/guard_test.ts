@@ -106,7 +106,12 @@ Deno.test("write keys, signatures, rate limits and CORS over a real socket", asy
     // 2. X-Write-Key and HTTP Basic work; the key's name is the event's source.
     const byHeader = await send("/purchase_a_sword", {
       ip: "10.0.0.3",
-      headers: { "x-write-key": mobileKey },
+      headers: {
+        "x-write-key": mobileKey,
+        cookie: `session=${canary}`,
+        "proxy-authorization": `Basic ${canary}`,
+        "x-api-key": canary,
+      },
     });
     assert.equal(byHeader.status, 200, byHeader.text);
     accepted.push(byHeader.headers.get("x-request-id")!);

@@ -177,3 +177,30 @@ Deno.test("serve answers 400 to bodies that are not UTF-8 or nest too deep, and 
   assert.equal(lines.length, 1, "only the valid batch became an event");
   assert.equal(JSON.parse(lines[0]!).guild, "[[[[[[[[[[[[");
 });
+
+Deno.test("serve refuses CR or LF inside a header value and __proto__ fields, writing nothing", async () => {
+  const herald = await startHerald();
+  try {
+    for (const ua of ['game\r{"forged":true}', 'game\n{"forged":true}']) {
+      const res = await rawHttp(
+        herald.port,
+        `GET /purchase_a_sword HTTP/1.1\r\nHost: x\r\nUser-Agent: ${ua}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.doesNotMatch(res, /^HTTP\/1\.1 2/, JSON.stringify(ua));
+    }
+    const proto = await fetch(`${herald.url}/join_guild`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"__proto__": {"admin": true}, "constructor": {"prototype": {"x": 1}}, "guild": "k"}',
+    });
+    assert.equal(proto.status, 400);
+    const body = await proto.json();
+    assert.deepEqual(body.fields.map((f: { field: string }) => f.field), [
+      "__proto__",
+      "constructor",
+    ]);
+  } finally {
+    assert.equal((await herald.stop()).code, 0);
+  }
+  assert.equal(herald.stdout(), "", "nothing was written");
+});
