@@ -9,6 +9,7 @@ import pino from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "./config/mod.ts";
 import { buildApp } from "./routes/mod.ts";
 import { resolveWriteKeys } from "./routes/guard.ts";
+import { runtimeVersions } from "./config/versions.ts";
 import { FanOut } from "./sinks/fan_out.ts";
 import { createSinks } from "./sinks/mod.ts";
 
@@ -87,10 +88,20 @@ const server = Deno.serve({
   port: config.server.port,
   hostname: config.server.hostname,
   onListen: ({ port, hostname }) =>
-    logger.info(
-      { port, hostname, sinks: config.sinks, actions: config.actions.length },
-      "listening",
-    ),
+    logger.info({
+      port,
+      hostname,
+      config: flags.config,
+      sinks: config.sinks,
+      actions: config.actions.map((a) => a.name),
+      write_keys: config.auth.write_keys.map((k) => k.name),
+      rate_limit: {
+        per_ip: config.rate_limit.per_ip ?? null,
+        per_key: config.rate_limit.per_key ?? null,
+      },
+      cors_origins: config.cors.origins,
+      versions: runtimeVersions(),
+    }, "listening"),
 }, app.fetch);
 
 // Drain: stop accepting, finish requests in flight, flush and close every sink.

@@ -204,3 +204,28 @@ Deno.test("serve refuses CR or LF inside a header value and __proto__ fields, wr
   }
   assert.equal(herald.stdout(), "", "nothing was written");
 });
+
+Deno.test("serve logs one startup summary and nothing per event", async () => {
+  const herald = await startHerald(["--sinks", "stdout"]);
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${herald.url}/purchase_a_sword`);
+      await res.body?.cancel();
+      ids.push(res.headers.get("x-request-id")!);
+    }
+  } finally {
+    assert.equal((await herald.stop()).code, 0);
+  }
+  const lines = herald.stderr().trim().split("\n").map((l) => JSON.parse(l));
+  const summary = lines.find((l) => l.msg === "listening");
+  assert.deepEqual(summary.sinks, ["stdout"]);
+  assert.ok(summary.actions.includes("purchase_a_sword"));
+  assert.equal(summary.port, herald.port);
+  assert.equal(summary.config, "config/gateway.yaml");
+  assert.equal(summary.versions.deno, Deno.version.deno);
+  assert.match(summary.versions.hono, /^\d+\.\d+\.\d+$/);
+  assert.deepEqual(summary.write_keys, []);
+  assert.deepEqual(lines.map((l) => l.msg), ["listening", "draining", "stopped"]);
+  for (const id of ids) assert.ok(!herald.stderr().includes(id), "no log line per event");
+});

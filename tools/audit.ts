@@ -11,16 +11,9 @@
  *
  * @module
  */
+import { npmImports } from "../config/versions.ts";
 
-/** `{ name: version }` of every `npm:name@version` import in deno.json. */
-export function npmImports(denoJson: { imports?: Record<string, string> }): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const specifier of Object.values(denoJson.imports ?? {})) {
-    const match = specifier.match(/^npm:\/?((?:@[^/@]+\/)?[^/@]+)@([^/]+)\/?$/);
-    if (match) out[match[1]!] = match[2]!;
-  }
-  return out;
-}
+export { npmImports };
 
 async function npm(args: string[], cwd: string) {
   const out = await new Deno.Command("npm", { args, cwd, stdout: "piped", stderr: "piped" })
