@@ -129,13 +129,14 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * Writes `bytes` to `path` so that no reader ever sees a partial file: first
- * `path.tmp` (which readers' `*.parquet` globs skip), fsynced, then renamed,
- * then the folder fsynced. Rewriting the same path replaces it whole.
+ * `path.<random>.tmp` (which readers' `*.parquet` globs skip), fsynced, then
+ * renamed, then the folder fsynced. Rewriting the same path replaces it whole;
+ * two writers of one path never share a temporary file.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/"));
   await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp`;
+  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     await writeAll(file, bytes);

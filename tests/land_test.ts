@@ -154,6 +154,29 @@ async function assertExactlyOnce(lake: string, brokers: string, topics: string[]
   assert.equal(rows.size, n, "the lake holds nothing else");
 }
 
+/** Creates `topic` (one partition) and writes `values` to it, in order. */
+async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
+  const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: values.map((value) => ({ value })) });
+  await producer.disconnect();
+}
+
+/** A valid purchase event as the Kafka sink writes it. */
+const GOOD = {
+  event_id: "evt-good",
+  event_type: "purchase_sword",
+  action: "purchase_a_sword",
+  received_at: "2026-11-23T10:00:00.000Z",
+  sword_type: "long",
+  strength: 7,
+};
+
 async function loadInBackground(herald: HeraldProcess, requests: number) {
   const summary = await runLoad({
     url: herald.url,
@@ -195,7 +218,7 @@ Deno.test({
             let lander = await startLanderProcess(config, landerEnv, group);
             await waitFor(
               "the killed range to be rebuilt",
-              () => lander.stderr().includes("rebuilding a range"),
+              () => lander.stderr().includes("rebuilding a claimed range"),
               60_000,
             );
             // Kill 2: kill -9 from outside, mid-run.
@@ -248,36 +271,67 @@ Deno.test({
       );
 
       await t.step(
+        "a range another lander claimed first is rebuilt as claimed, not cut anew",
+        async () => {
+          const topic = `claim-${crypto.randomUUID().slice(0, 8)}`;
+          const lake = await Deno.makeTempDir({ prefix: "herald-land-" });
+          const group = `g-${topic}`;
+          const ids = Array.from({ length: 10 }, (_, i) => `evt-${i}`);
+          await produce(
+            broker.brokers,
+            topic,
+            ids.map((event_id) => JSON.stringify({ ...GOOD, event_id })),
+          );
+          const config = await configWith({ topic });
+          const lander = await startLanderProcess(config, { ...env, HERALD_LAKE: lake }, group, [
+            "--topics",
+            topic,
+            "--flush-interval-ms",
+            "4000",
+          ]);
+          const read = () =>
+            Math.max(0, ...[...lander.stderr().matchAll(/"records":(\d+)/g)].map((m) => +m[1]!));
+          try {
+            await waitFor("the lander to read the 10 records", () => read() >= 10, 60_000);
+            // Another lander got to claim offsets 0..3 first (it then stalled, or
+            // crashed before committing): this one must land exactly that range.
+            const claims = `${lake}/_land/${group}/${topic}-0`;
+            await Deno.mkdir(claims, { recursive: true });
+            await Deno.writeTextFile(`${claims}/0.json`, JSON.stringify({ first: 0, last: 3 }));
+            await waitFor("both ranges to be committed", () => lander.commits() >= 2, 60_000);
+          } finally {
+            assert.equal((await lander.stop()).code, 0, lander.stderr());
+          }
+          assert.match(lander.stderr(), /offset already claimed with another end/);
+          const db = await openLake(lake);
+          try {
+            const files = await db.run(
+              `select regexp_extract(filename, '[^/]+$') as file, list(event_id order by event_id)
+               from read_parquet('${lake}/purchases/*/*/*.parquet', filename = true)
+               group by 1 order by 1`,
+            );
+            assert.deepEqual(files.rows.map((r) => [r[0], [...(r[1] as string[])]]), [
+              [`land-${topic}-0-0.parquet`, ids.slice(0, 4)],
+              [`land-${topic}-0-4.parquet`, ids.slice(4)],
+            ]);
+          } finally {
+            db.close();
+          }
+        },
+      );
+
+      await t.step(
         "poison records go to _rejected with the raw value, place and reason",
         async () => {
           const topic = `poison-${crypto.randomUUID().slice(0, 8)}`;
           const lake = await Deno.makeTempDir({ prefix: "herald-land-" });
-          const kafka = new Kafka({ brokers: [broker.brokers], logLevel: logLevel.NOTHING });
-          const admin = kafka.admin();
-          await admin.connect();
-          await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
-          await admin.disconnect();
-          const good = {
-            event_id: "evt-good",
-            event_type: "purchase_sword",
-            action: "purchase_a_sword",
-            received_at: "2026-11-23T10:00:00.000Z",
-            sword_type: "long",
-            strength: 7,
-          };
-          const producer = kafka.producer();
-          await producer.connect();
-          await producer.send({
-            topic,
-            messages: [
-              { value: "not json {" },
-              { value: JSON.stringify({ ...good, event_id: "e2", action: "fly_to_the_moon" }) },
-              { value: JSON.stringify({ ...good, event_id: "e3", strength: "very strong" }) },
-              { value: JSON.stringify([1, 2]) },
-              { value: JSON.stringify(good) },
-            ],
-          });
-          await producer.disconnect();
+          await produce(broker.brokers, topic, [
+            "not json {",
+            JSON.stringify({ ...GOOD, event_id: "e2", action: "fly_to_the_moon" }),
+            JSON.stringify({ ...GOOD, event_id: "e3", strength: "very strong" }),
+            JSON.stringify([1, 2]),
+            JSON.stringify(GOOD),
+          ]);
           const config = await configWith({ topic });
           const lander = await startLanderProcess(
             config,

@@ -11,15 +11,21 @@
  *   old: its files are named `land-<topic>-<partition>-<first>.parquet` (one
  *   per table partition), written atomically (temp name, fsync, rename, folder
  *   fsync), and only then is offset `last + 1` committed to the group.
- * - Before the files, the range is recorded in
- *   `<lake>/_land/<group>/<topic>-<partition>.json`. After a crash the group
- *   restarts from the committed offset `first`; the lander finds the record
- *   and rebuilds exactly `[first, last]`, so it rewrites the same files with
- *   the same rows instead of adding new ones. A file's rows are a function of
- *   its name.
+ * - Before the files, the range is claimed: `<lake>/_land/<group>/<topic>-
+ *   <partition>/<first>.json` holding `[first, last]` is published with an
+ *   exclusive link, so the first claim of an offset wins and is never
+ *   rewritten. Whoever writes `land-...-<first>` files (this lander after a
+ *   crash, another after a rebalance, a stalled one waking up late) writes
+ *   the claimed range and nothing else: a file's rows are a function of its
+ *   name. A lander that finds an offset claimed with another end drops its
+ *   buffer, seeks back and rebuilds the claimed range.
+ * - After a crash the group restarts from the committed offset `first`; the
+ *   lander finds the claim and rebuilds exactly `[first, last]`, so it
+ *   rewrites the same files with the same rows instead of adding new ones.
  * - Scale-out is Kafka's consumer-group protocol. On a rebalance the lander
- *   drops what it has not committed; whoever owns the partition next starts
- *   from the committed offset and follows the recorded range.
+ *   drops what it has not committed and commits nothing it flushed under the
+ *   old assignment; whoever owns the partition next starts from the committed
+ *   offset and follows the claims.
  *
  * Records that are not JSON, name no configured action, or carry a field of
  * the wrong type go to the `_rejected` table with the raw value, topic,
@@ -50,8 +56,10 @@ import {
   lakeTables,
   ParquetEncoder,
   partitionOf,
+  syncDir,
   writeFileAtomic,
 } from "../sinks/_parquet_file.ts";
+import { writeAll } from "../sinks/_write_all.ts";
 import { type KafkaOptions, kafkaTopics } from "../sinks/kafka.ts";
 import type { ParquetOptions } from "../sinks/parquet.ts";
 import type { Event } from "../sinks/mod.ts";
@@ -166,7 +174,14 @@ export function routeRecord(
   return { table: action.table, event: event as Event };
 }
 
-/** A recorded range: offsets `[first, last]` of one topic partition. */
+/**
+ * How long the claim of a committed range is kept. A lander stalled (not
+ * dead) for longer than this in the middle of a flush could claim that range
+ * again with another end; one stalled for less only ever rewrites the same rows.
+ */
+const CLAIM_RETENTION_MS = 60 * 60 * 1000;
+
+/** A claimed range: offsets `[first, last]` of one topic partition. */
 interface RangeRecord {
   first: number;
   last: number;
@@ -179,8 +194,12 @@ interface PartitionState {
   /** First offset of the open range, or null when nothing is buffered. */
   first: number | null;
   last: number;
-  /** The recorded range being rebuilt after a crash: flush exactly at its last offset. */
+  /** A claimed range being rebuilt (after a crash or a rebalance): flush exactly at its end. */
   replay: RangeRecord | null;
+  /** The group generation the state belongs to; a rejoin makes it stale. */
+  generation: number;
+  /** When claims of committed ranges were last pruned. */
+  prunedAt: number;
   /** Buffers by `<table>/dt=.../hour=...`. */
   buffers: Map<string, { table: string; buffer: ColumnarBuffer }>;
   records: number;
@@ -214,8 +233,10 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   const encoder = new ParquetEncoder();
   const states = new Map<string, PartitionState>();
   const stats: LanderStats = { records: 0, rejected: 0, skipped: 0, files: 0, commits: 0 };
-  const rangeDir = `${lake}/_land/${group}`;
   let rebalancing = false;
+  // Bumped on every rebalance and join: states and flushes of an older
+  // generation never commit, since their partitions may have moved.
+  let generation = 0;
   let stopping = false;
 
   // One thing at a time: batches, timed flushes, the rebalance reset and stop.
@@ -240,40 +261,90 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     allowAutoTopicCreation: false,
   });
 
-  const rangePath = (topic: string, partition: number) =>
-    `${rangeDir}/${encodeURIComponent(topic)}-${partition}.json`;
+  const claimDir = (topic: string, partition: number) =>
+    `${lake}/_land/${encodeURIComponent(group)}/${encodeURIComponent(topic)}-${partition}`;
 
-  async function readRange(topic: string, partition: number): Promise<RangeRecord | null> {
+  async function readClaim(
+    topic: string,
+    partition: number,
+    first: number,
+  ): Promise<RangeRecord | null> {
+    const path = `${claimDir(topic, partition)}/${first}.json`;
+    let text: string;
     try {
-      const parsed = JSON.parse(await Deno.readTextFile(rangePath(topic, partition)));
-      return Number.isSafeInteger(parsed.first) && Number.isSafeInteger(parsed.last)
-        ? { first: parsed.first, last: parsed.last }
-        : null;
+      text = await Deno.readTextFile(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return null;
       throw error;
+    }
+    const parsed = JSON.parse(text);
+    if (parsed.first !== first || !Number.isSafeInteger(parsed.last) || parsed.last < first) {
+      throw new SyntaxError(`Cannot read the range claim "${path}": got ${text}`);
+    }
+    return { first, last: parsed.last };
+  }
+
+  /**
+   * Claims `range` for its first offset unless it is claimed already, and
+   * returns the claim that holds. The claim is written whole and fsynced under
+   * a temporary name, then published with a hard link, which fails if the name
+   * exists: of two landers racing for an offset, exactly one wins.
+   */
+  async function claim(topic: string, partition: number, range: RangeRecord) {
+    const dir = claimDir(topic, partition);
+    await Deno.mkdir(dir, { recursive: true });
+    const path = `${dir}/${range.first}.json`;
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    const file = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      await writeAll(file, new TextEncoder().encode(JSON.stringify(range)));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    try {
+      await Deno.link(tmp, path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    } finally {
+      await Deno.remove(tmp);
+    }
+    await syncDir(dir);
+    return (await readClaim(topic, partition, range.first))!;
+  }
+
+  /** Deletes claims of ranges before `committed` older than the retention. */
+  async function prune(state: PartitionState, committed: number): Promise<void> {
+    const now = Date.now();
+    if (now - state.prunedAt < 60_000) return;
+    state.prunedAt = now;
+    const dir = claimDir(state.topic, state.partition);
+    for await (const entry of Deno.readDir(dir)) {
+      const first = /^(\d+)\.json$/.exec(entry.name)?.[1];
+      if (first === undefined || Number(first) >= committed) continue;
+      const { mtime } = await Deno.stat(`${dir}/${entry.name}`);
+      if (mtime && now - mtime.getTime() > CLAIM_RETENTION_MS) {
+        await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+      }
     }
   }
 
   async function stateFor(topic: string, partition: number, firstSeen: number) {
     const key = `${topic}\u0000${partition}`;
     let state = states.get(key);
-    if (!state) {
-      const recorded = await readRange(topic, partition);
-      // The group restarts from the committed offset: if that lies inside the
-      // recorded range, the range was never committed and must be rebuilt as is.
-      const replay = recorded && recorded.first <= firstSeen && firstSeen <= recorded.last
-        ? recorded
-        : null;
-      if (replay) {
-        logger.info({ topic, partition, ...replay }, "rebuilding a range left by a stop");
-      }
+    if (!state || state.generation !== generation) {
+      // The group resumes from the committed offset: a claim starting there
+      // was never committed and must be rebuilt as claimed.
+      const replay = await readClaim(topic, partition, firstSeen);
+      if (replay) logger.info({ topic, partition, ...replay }, "rebuilding a claimed range");
       state = {
         topic,
         partition,
         first: null,
         last: -1,
         replay,
+        generation,
+        prunedAt: 0,
         buffers: new Map(),
         records: 0,
         openedAt: 0,
@@ -283,6 +354,21 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       states.set(key, state);
     }
     return state;
+  }
+
+  /** Drops the open range and reads again from `claimed.first` to rebuild the claimed range. */
+  function rewind(state: PartitionState, claimed: RangeRecord): void {
+    const { topic, partition } = state;
+    logger.warn(
+      { topic, partition, ours: { first: state.first, last: state.last }, claimed },
+      "offset already claimed with another end; rebuilding the claimed range",
+    );
+    state.first = null;
+    state.replay = claimed;
+    state.buffers = new Map();
+    state.records = 0;
+    state.next = claimed.first;
+    consumer.seek({ topic, partition, offset: String(claimed.first) });
   }
 
   function add(state: PartitionState, message: KafkaMessage, offset: number): void {
@@ -328,15 +414,13 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     entry.buffer.append(event);
   }
 
-  /** Writes the open range's files, then commits past it. */
+  /** Claims the open range, writes its files, then commits past it. */
   async function flush(state: PartitionState): Promise<void> {
-    if (state.first === null) return;
+    if (state.first === null || state.generation !== generation) return;
     const range = { first: state.first, last: state.last };
     if (!state.replay) {
-      await writeFileAtomic(
-        rangePath(state.topic, state.partition),
-        new TextEncoder().encode(JSON.stringify(range)),
-      );
+      const claimed = await claim(state.topic, state.partition, range);
+      if (claimed.last !== range.last) return rewind(state, claimed);
     }
     const topic = encodeURIComponent(state.topic);
     const name = `land-${topic}-${state.partition}-${range.first}.parquet`;
@@ -348,6 +432,9 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     // Fault injection for crash tests and drills: die as kill -9 would, with
     // the range's files written and its offsets not yet committed.
     if (options.killAfterFiles) Deno.kill(Deno.pid, "SIGKILL");
+    // A rebalance while the files were written: the partition's next owner
+    // follows the claim and commits it; a commit from here could go backwards.
+    if (state.generation !== generation) return;
     await consumer.commitOffsets([
       { topic: state.topic, partition: state.partition, offset: String(range.last + 1) },
     ]);
@@ -357,6 +444,9 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     state.replay = null;
     state.buffers = new Map();
     state.records = 0;
+    await prune(state, range.last + 1).catch((error) =>
+      logger.warn({ err: String(error) }, "cannot prune range claims")
+    );
   }
 
   const due = (state: PartitionState) =>
@@ -371,7 +461,8 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       const state = await stateFor(batch.topic, batch.partition, Number(firstMessage.offset));
       state.highWatermark = Number(batch.highWatermark);
       for (const message of batch.messages) {
-        if (!isRunning() || isStale() || stopping) break;
+        // A rewind (seek) or a rejoin makes the rest of the batch stale.
+        if (!isRunning() || isStale() || stopping || state.generation !== generation) break;
         const offset = Number(message.offset);
         if (offset < state.next) continue;
         if (state.replay && offset > state.replay.last) await flush(state);
@@ -386,10 +477,12 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
 
   consumer.on(consumer.events.REBALANCING, () => {
     rebalancing = true;
+    generation++;
   });
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     // The group resumes every partition from its committed offset: whatever
     // was buffered is read again, by this lander or another.
+    generation++;
     void locked(() => {
       states.clear();
       rebalancing = false;
