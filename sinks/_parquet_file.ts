@@ -129,14 +129,18 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * Writes `bytes` to `path` so that no reader ever sees a partial file: first
- * `path.<random>.tmp` (which readers' `*.parquet` globs skip), fsynced, then
- * renamed, then the folder fsynced. Rewriting the same path replaces it whole;
- * two writers of one path never share a temporary file.
+ * `path.tmp` (which readers' `*.parquet` globs skip), fsynced, then renamed,
+ * then the folder fsynced. Rewriting the same path replaces it whole. Writers
+ * that may race for one path pass each their own `tmp` name (ending `.tmp`).
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+  options: { tmp?: string } = {},
+): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/"));
   await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = options.tmp ?? `${path}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     await writeAll(file, bytes);

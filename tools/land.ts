@@ -426,7 +426,10 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     const name = `land-${topic}-${state.partition}-${range.first}.parquet`;
     for (const [key, { buffer }] of state.buffers) {
       const bytes = await encoder.encode(buffer.toTable(), options.compression);
-      await writeFileAtomic(`${lake}/${key}/${name}`, bytes);
+      // Another lander may write the same file at the same moment (same rows):
+      // each writes its own temporary file.
+      const path = `${lake}/${key}/${name}`;
+      await writeFileAtomic(path, bytes, { tmp: `${path}.${crypto.randomUUID()}.tmp` });
       stats.files++;
     }
     // Fault injection for crash tests and drills: die as kill -9 would, with
