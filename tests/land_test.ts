@@ -11,8 +11,44 @@ import { loadConfig } from "../config/mod.ts";
 import { startKafka } from "../tools/kafka.ts";
 import { runLoad } from "../tools/load.ts";
 import { openLake } from "../tools/query.ts";
+import { claim, pruneClaims, readClaim } from "../tools/land/claims.ts";
 import { consumeAll, kafkaUnavailable } from "./_kafka.ts";
 import { type HeraldProcess, startHerald, taskArgs } from "./_process.ts";
+
+Deno.test("claim() lets exactly one of racing claims of an offset win, for good", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald-claims-" });
+  try {
+    const ends = [3, 9, 4, 12, 7, 5, 30, 8];
+    const held = await Promise.all(ends.map((last) => claim(dir, { first: 0, last })));
+    const winner = held[0]!;
+    assert.ok(ends.includes(winner.last));
+    assert.deepEqual(held, ends.map(() => winner), "every claimant sees the same claim");
+    assert.deepEqual(await claim(dir, { first: 0, last: 99 }), winner, "a later claim loses too");
+    assert.deepEqual(await readClaim(dir, 0), winner);
+    assert.equal(await readClaim(dir, 1), null);
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, ["0.json"], "no temporary file is left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pruneClaims() deletes only old claims of committed ranges", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald-claims-" });
+  try {
+    for (const first of [0, 10, 20, 30]) await claim(dir, { first, last: first + 9 });
+    const old = new Date(Date.now() - 7_200_000);
+    for (const first of [0, 20, 30]) await Deno.utime(`${dir}/${first}.json`, old, old);
+    await pruneClaims(dir, 30, { retentionMs: 3_600_000 });
+    const left = [];
+    for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+    // 0 and 20: committed and old; 10: committed but recent; 30: not committed.
+    assert.deepEqual(left.sort(), ["10.json", "30.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 const unavailable = await kafkaUnavailable();
 if (unavailable) {

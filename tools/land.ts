@@ -56,13 +56,12 @@ import {
   lakeTables,
   ParquetEncoder,
   partitionOf,
-  syncDir,
   writeFileAtomic,
 } from "../sinks/_parquet_file.ts";
-import { writeAll } from "../sinks/_write_all.ts";
 import { type KafkaOptions, kafkaTopics } from "../sinks/kafka.ts";
 import type { ParquetOptions } from "../sinks/parquet.ts";
 import type { Event } from "../sinks/mod.ts";
+import { claim, pruneClaims, type Range, readClaim } from "./land/claims.ts";
 
 /** The table of records the lander could not land. */
 export const REJECTED_TABLE = "_rejected";
@@ -174,18 +173,8 @@ export function routeRecord(
   return { table: action.table, event: event as Event };
 }
 
-/**
- * How long the claim of a committed range is kept. A lander stalled (not
- * dead) for longer than this in the middle of a flush could claim that range
- * again with another end; one stalled for less only ever rewrites the same rows.
- */
+/** How long the claims of committed ranges are kept (see {@linkcode pruneClaims}). */
 const CLAIM_RETENTION_MS = 60 * 60 * 1000;
-
-/** A claimed range: offsets `[first, last]` of one topic partition. */
-interface RangeRecord {
-  first: number;
-  last: number;
-}
 
 /** Records of one topic partition not yet committed. */
 interface PartitionState {
@@ -195,7 +184,7 @@ interface PartitionState {
   first: number | null;
   last: number;
   /** A claimed range being rebuilt (after a crash or a rebalance): flush exactly at its end. */
-  replay: RangeRecord | null;
+  replay: Range | null;
   /** The group generation the state belongs to; a rejoin makes it stale. */
   generation: number;
   /** When claims of committed ranges were last pruned. */
@@ -264,69 +253,12 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   const claimDir = (topic: string, partition: number) =>
     `${lake}/_land/${encodeURIComponent(group)}/${encodeURIComponent(topic)}-${partition}`;
 
-  async function readClaim(
-    topic: string,
-    partition: number,
-    first: number,
-  ): Promise<RangeRecord | null> {
-    const path = `${claimDir(topic, partition)}/${first}.json`;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    }
-    const parsed = JSON.parse(text);
-    if (parsed.first !== first || !Number.isSafeInteger(parsed.last) || parsed.last < first) {
-      throw new SyntaxError(`Cannot read the range claim "${path}": got ${text}`);
-    }
-    return { first, last: parsed.last };
-  }
-
-  /**
-   * Claims `range` for its first offset unless it is claimed already, and
-   * returns the claim that holds. The claim is written whole and fsynced under
-   * a temporary name, then published with a hard link, which fails if the name
-   * exists: of two landers racing for an offset, exactly one wins.
-   */
-  async function claim(topic: string, partition: number, range: RangeRecord) {
-    const dir = claimDir(topic, partition);
-    await Deno.mkdir(dir, { recursive: true });
-    const path = `${dir}/${range.first}.json`;
-    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-    const file = await Deno.open(tmp, { write: true, createNew: true });
-    try {
-      await writeAll(file, new TextEncoder().encode(JSON.stringify(range)));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    try {
-      await Deno.link(tmp, path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    } finally {
-      await Deno.remove(tmp);
-    }
-    await syncDir(dir);
-    return (await readClaim(topic, partition, range.first))!;
-  }
-
-  /** Deletes claims of ranges before `committed` older than the retention. */
   async function prune(state: PartitionState, committed: number): Promise<void> {
-    const now = Date.now();
-    if (now - state.prunedAt < 60_000) return;
-    state.prunedAt = now;
-    const dir = claimDir(state.topic, state.partition);
-    for await (const entry of Deno.readDir(dir)) {
-      const first = /^(\d+)\.json$/.exec(entry.name)?.[1];
-      if (first === undefined || Number(first) >= committed) continue;
-      const { mtime } = await Deno.stat(`${dir}/${entry.name}`);
-      if (mtime && now - mtime.getTime() > CLAIM_RETENTION_MS) {
-        await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
-      }
-    }
+    if (Date.now() - state.prunedAt < 60_000) return;
+    state.prunedAt = Date.now();
+    await pruneClaims(claimDir(state.topic, state.partition), committed, {
+      retentionMs: CLAIM_RETENTION_MS,
+    });
   }
 
   async function stateFor(topic: string, partition: number, firstSeen: number) {
@@ -335,7 +267,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     if (!state || state.generation !== generation) {
       // The group resumes from the committed offset: a claim starting there
       // was never committed and must be rebuilt as claimed.
-      const replay = await readClaim(topic, partition, firstSeen);
+      const replay = await readClaim(claimDir(topic, partition), firstSeen);
       if (replay) logger.info({ topic, partition, ...replay }, "rebuilding a claimed range");
       state = {
         topic,
@@ -357,7 +289,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   }
 
   /** Drops the open range and reads again from `claimed.first` to rebuild the claimed range. */
-  function rewind(state: PartitionState, claimed: RangeRecord): void {
+  function rewind(state: PartitionState, claimed: Range): void {
     const { topic, partition } = state;
     logger.warn(
       { topic, partition, ours: { first: state.first, last: state.last }, claimed },
@@ -419,7 +351,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     if (state.first === null || state.generation !== generation) return;
     const range = { first: state.first, last: state.last };
     if (!state.replay) {
-      const claimed = await claim(state.topic, state.partition, range);
+      const claimed = await claim(claimDir(state.topic, state.partition), range);
       if (claimed.last !== range.last) return rewind(state, claimed);
     }
     const topic = encodeURIComponent(state.topic);
