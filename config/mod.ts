@@ -70,6 +70,8 @@ const serverSchema = object({
   trust_proxy: withDefault(boolean(), false),
   ack_timeout_ms: withDefault(positiveInt(), 5000),
   shutdown_timeout_ms: withDefault(positiveInt(), 10000),
+  /** /readyz answers 503 once a sink's queue is this full (a fraction of its limit). */
+  ready_queue_ratio: withDefault(number({ min: 0.01, max: 1 }), 0.8),
 });
 
 /** The `server:` section. */

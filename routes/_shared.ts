@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { ActionConfig, GatewayConfig } from "../config/mod.ts";
+import type { Metrics } from "../ops/metrics.ts";
 import type { FanOut } from "../sinks/fan_out.ts";
 import type { Event } from "../sinks/mod.ts";
 import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from "./enrich.ts";
@@ -19,6 +20,7 @@ export interface RouteContext {
   fanOut: FanOut;
   logger: Logger;
   deps: EnrichDeps;
+  metrics: Metrics;
 }
 
 /** The JSON error body every non-2xx answer carries. */

@@ -50,6 +50,7 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         413,
       );
     }
+    ctx.metrics.batchEvents.observe(items.length);
     const results: BatchResult[] = [];
     const events: Event[] = [];
     const maxEventBytes = ctx.config.server.max_event_bytes;

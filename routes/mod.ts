@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
+import { Metrics, ROUTE_LABELS } from "../ops/metrics.ts";
 import { SinkUnavailableError } from "../sinks/errors.ts";
 import type { FanOut } from "../sinks/fan_out.ts";
 import { actionRoutes } from "./actions.ts";
@@ -37,6 +38,8 @@ export interface AppOptions {
   deps?: Partial<AppDeps>;
   /** Where write-key values come from (default: env and files). */
   secrets?: SecretSource;
+  /** Served at /metrics (default: a registry of this app's own). */
+  metrics?: Metrics;
 }
 
 /** Builds the app; `fanOut` receives every accepted event. */
@@ -53,8 +56,17 @@ export function buildApp(
     requestId: () => crypto.randomUUID(),
     ...options.deps,
   };
-  const ctx: RouteContext = { config, fanOut, logger, deps };
+  const metrics = options.metrics ?? new Metrics();
+  metrics.watchSinks(fanOut.sinks);
+  const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
   const app = new Hono<HeraldEnv>();
+
+  // The `action` label of each path: bounded, whatever paths clients try.
+  const actionOf = new Map<string, string>([
+    ["/events", ROUTE_LABELS.batch],
+    ...["/healthz", "/readyz", "/metrics"].map((p): [string, string] => [p, ROUTE_LABELS.ops]),
+    ...config.actions.map((a): [string, string] => [a.path, a.name]),
+  ]);
 
   // Request ids are always ours: a client's X-Request-Id is not trusted (hono's
   // requestId middleware would adopt it), and ours is echoed back for support.
@@ -63,6 +75,10 @@ export function buildApp(
     c.set("requestId", id);
     await next();
     c.res.headers.set("x-request-id", id);
+    metrics.requests.inc({
+      action: actionOf.get(c.req.path) ?? ROUTE_LABELS.unmatched,
+      status: c.res.status,
+    });
   });
   // A declared length over the limit is refused before anything else runs;
   // bodies without one (chunked) or longer than declared are counted as they
@@ -93,6 +109,10 @@ export function buildApp(
       { status: health.ok ? "ready" : "unavailable", sinks: health.sinks },
       health.ok ? 200 : 503,
     );
+  });
+  app.get("/metrics", async (c) => {
+    const { body, contentType } = await metrics.scrape();
+    return c.body(body, 200, { "content-type": contentType });
   });
   app.route("/", batchRoutes(ctx));
   app.route("/", actionRoutes(ctx));

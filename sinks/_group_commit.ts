@@ -33,6 +33,11 @@ export class GroupCommit<T> {
     return done;
   }
 
+  /** Bytes appended and not yet carried by a flush. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   /** Resolves once everything written so far has been flushed (or has failed). */
   async drain(): Promise<void> {
     while (this.#running) await this.#running;

@@ -9,12 +9,34 @@
  * @module
  */
 import { SinkUnavailableError } from "./errors.ts";
-import type { Event, Health, Sink } from "./mod.ts";
+import type { GatewayConfig } from "../config/mod.ts";
+import type { Event, Health, Sink, SinkLoad } from "./mod.ts";
+
+/** A sink's health with its queue, as /readyz shows it. */
+export interface SinkReadiness extends Health {
+  queue?: SinkLoad;
+}
 
 /** Health of each sink, and whether all are healthy. */
 export interface FanOutHealth {
   ok: boolean;
-  sinks: Record<string, Health>;
+  sinks: Record<string, SinkReadiness>;
+}
+
+/** Observes each sink write: accepted or not, how many events, how long it took. */
+export type WriteObserver = (
+  sink: string,
+  accepted: boolean,
+  events: number,
+  seconds: number,
+) => void;
+
+/** Options of {@linkcode FanOut}. */
+export interface FanOutOptions {
+  timeoutMs: number;
+  /** A sink whose queue is this full (fraction of its limit) is reported not ready (default 1). */
+  readyQueueRatio?: number;
+  onWrite?: WriteObserver;
 }
 
 interface Pending {
@@ -25,15 +47,20 @@ interface Pending {
 /** Delivers to every sink at once; see the module doc for the policy. */
 export class FanOut {
   readonly sinks: readonly Sink[];
-  #timeoutMs: number;
+  /** How long every sink has to confirm a write. */
+  timeoutMs: number;
+  readyQueueRatio: number;
+  #onWrite: WriteObserver | undefined;
   // One sweep over pending writes instead of a timer per request: creating and
   // clearing a timer per event showed up in profiles of the hot path.
   #pending = new Set<Pending>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(sinks: readonly Sink[], options: { timeoutMs: number }) {
+  constructor(sinks: readonly Sink[], options: FanOutOptions) {
     this.sinks = sinks;
-    this.#timeoutMs = options.timeoutMs;
+    this.timeoutMs = options.timeoutMs;
+    this.readyQueueRatio = options.readyQueueRatio ?? 1;
+    this.#onWrite = options.onWrite;
   }
 
   /** Resolves when every sink has the events; rejects with `SinkUnavailableError` otherwise. */
@@ -42,11 +69,11 @@ export class FanOut {
       ? this.#writeTo(this.sinks[0]!, events)
       : Promise.all(this.sinks.map((sink) => this.#writeTo(sink, events)));
     return new Promise<void>((resolve, reject) => {
-      const entry: Pending = { deadline: Date.now() + this.#timeoutMs, reject };
+      const entry: Pending = { deadline: Date.now() + this.timeoutMs, reject };
       this.#pending.add(entry);
       this.#sweeper ??= setInterval(
         () => this.#sweep(),
-        Math.max(5, Math.min(100, this.#timeoutMs / 10)),
+        Math.max(5, Math.min(100, this.timeoutMs / 10)),
       );
       writes.then(
         () => this.#settle(entry) && resolve(),
@@ -56,12 +83,24 @@ export class FanOut {
   }
 
   #writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
-    return sink.write(events).catch((error) => {
-      throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
-        `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
-        { cause: error },
-      );
-    });
+    const observe = this.#onWrite;
+    if (!observe) return sink.write(events).catch((error) => this.#unavailable(sink, error));
+    const started = performance.now();
+    return sink.write(events).then(
+      () => observe(sink.name, true, events.length, (performance.now() - started) / 1000),
+      (error) => {
+        observe(sink.name, false, events.length, (performance.now() - started) / 1000);
+        this.#unavailable(sink, error);
+      },
+    );
+  }
+
+  /** Rethrows a sink's failure as `SinkUnavailableError`, so the client gets 503. */
+  #unavailable(sink: Sink, error: unknown): never {
+    throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
+      `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
   }
 
   /** Removes a pending write; false when the sweep already timed it out. */
@@ -81,22 +120,46 @@ export class FanOut {
     for (const entry of this.#pending) {
       if (entry.deadline > now) continue;
       this.#settle(entry);
-      entry.reject(new SinkUnavailableError(`Sinks did not confirm within ${this.#timeoutMs} ms`));
+      entry.reject(new SinkUnavailableError(`Sinks did not confirm within ${this.timeoutMs} ms`));
     }
   }
 
-  /** Runs every sink's health check. */
+  /**
+   * Runs every sink's health check and reads its queue: a queue filled to
+   * `readyQueueRatio` of its limit makes the sink not ready before it refuses
+   * writes, so a load balancer moves traffic away first.
+   */
   async health(): Promise<FanOutHealth> {
     const entries = await Promise.all(
-      this.sinks.map(async (sink): Promise<[string, Health]> => {
+      this.sinks.map(async (sink): Promise<[string, SinkReadiness]> => {
+        let health: Health;
         try {
-          return [sink.name, await sink.health()];
+          health = await sink.health();
         } catch (error) {
-          return [sink.name, { ok: false, detail: String(error) }];
+          health = { ok: false, detail: String(error) };
         }
+        const queue = sink.load?.();
+        if (!queue) return [sink.name, health];
+        const ratio = queue.queued / queue.limit;
+        if (health.ok && ratio >= this.readyQueueRatio) {
+          health = {
+            ok: false,
+            detail: `queue is ${
+              Math.round(ratio * 100)
+            }% full (${queue.queued} of ${queue.limit} ${queue.unit})`,
+          };
+        }
+        return [sink.name, { ...health, queue }];
       }),
     );
     return { ok: entries.every(([, h]) => h.ok), sinks: Object.fromEntries(entries) };
+  }
+
+  /** Hands a reloaded config to every sink that needs it; resolves when all have adopted it. */
+  async reconfigure(config: GatewayConfig): Promise<void> {
+    this.timeoutMs = config.server.ack_timeout_ms;
+    this.readyQueueRatio = config.server.ready_queue_ratio;
+    await Promise.all(this.sinks.map((sink) => sink.reconfigure?.(config)));
   }
 
   /** Closes every sink, even when one of them fails; rethrows the first failure. */

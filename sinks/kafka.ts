@@ -19,6 +19,8 @@ import {
   string,
   withDefault,
 } from "../config/schema.ts";
+import type { GatewayConfig } from "../config/mod.ts";
+import { NO_SINK_METRICS } from "../ops/metrics.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
 
@@ -104,6 +106,7 @@ export async function createKafkaSink(
   context: SinkContext,
 ): Promise<KafkaSink> {
   const logger = context.logger.child({ sink: "kafka" });
+  const metrics = context.metrics ?? NO_SINK_METRICS;
   // Loaded here, not at the top: a Herald without the Kafka sink starts
   // faster without kafkajs (about 50 ms of module loading).
   const { CompressionTypes, Kafka, logLevel, Partitioners } = await import("kafkajs");
@@ -117,7 +120,9 @@ export async function createKafkaSink(
     logCreator: () => ({ log, namespace }) =>
       logger.debug({ kafkajs: namespace, ...log }, log.message),
   });
-  const topics = kafkaTopics(opts, context.config.actions.map((a) => a.event_type));
+  const topicsOf = (config: GatewayConfig) =>
+    kafkaTopics(opts, config.actions.map((a) => a.event_type));
+  let topics = topicsOf(context.config);
   const producer: Producer = kafka.producer({
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -149,6 +154,7 @@ export async function createKafkaSink(
         logger.info({ brokers: opts.brokers, topics }, "kafka connected");
       }
     } catch (error) {
+      metrics.error("kafka", "connect");
       markDown(error);
     }
   }
@@ -238,12 +244,14 @@ export async function createKafkaSink(
       });
       stats.batches++;
       stats.events += events;
+      metrics.flushed("kafka", events);
       for (const p of batch) p.resolve();
     } catch (error) {
       const failure = new SinkUnavailableError(`Kafka did not ack: ${(error as Error).message}`, {
         cause: error,
       });
       for (const p of batch) p.reject(failure);
+      metrics.error("kafka", "produce");
       markDown(error);
       failQueued(failure);
     }
@@ -324,6 +332,19 @@ export async function createKafkaSink(
       );
     },
     stats: () => ({ ...stats }),
+    load: () => ({ queued: queuedEvents, limit: opts.max_pending_events, unit: "events" }),
+    async reconfigure(config) {
+      const next = topicsOf(config);
+      if (next.every((t) => topics.includes(t))) return;
+      topics = [...new Set([...topics, ...next])];
+      // While Kafka is down, the next connection creates them.
+      if (state === "up") {
+        await ensureTopics().catch((error) => {
+          metrics.error("kafka", "connect");
+          markDown(error);
+        });
+      }
+    },
   };
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { SinkUnavailableError } from "./errors.ts";
-import type { Event, Health, Sink } from "./mod.ts";
+import type { Event, Health, Sink, SinkLoad } from "./mod.ts";
 
 /** A sink that stores events in an array. */
 export class MemorySink implements Sink {
@@ -17,6 +17,8 @@ export class MemorySink implements Sink {
   /** When set, writes fail with this message. */
   failWith: string | null = null;
   closed = false;
+  /** What {@linkcode load} reports: set `queued` to simulate a backlog. */
+  queue: SinkLoad = { queued: 0, limit: 100, unit: "events" };
 
   constructor(name = "memory") {
     this.name = name;
@@ -31,6 +33,10 @@ export class MemorySink implements Sink {
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();
+  }
+
+  load(): SinkLoad {
+    return { ...this.queue };
   }
 
   health(): Promise<Health> {

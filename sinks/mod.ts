@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { FieldValue } from "../config/fields.ts";
 import type { GatewayConfig } from "../config/mod.ts";
 import type { Schema } from "../config/schema.ts";
+import type { SinkMetrics } from "../ops/metrics.ts";
 import { kafkaSink } from "./kafka.ts";
 import { parquetSink } from "./parquet.ts";
 import { stdoutSink } from "./stdout.ts";
@@ -21,6 +22,13 @@ export interface Health {
   detail?: string;
 }
 
+/** How full a sink's queue is; at `limit` the sink answers 503. */
+export interface SinkLoad {
+  queued: number;
+  limit: number;
+  unit: "events" | "bytes";
+}
+
 /** A running sink. */
 export interface Sink {
   readonly name: string;
@@ -29,12 +37,21 @@ export interface Sink {
   /** Flushes everything still pending and releases resources. */
   close(): Promise<void>;
   health(): Promise<Health>;
+  /** The fullest of the sink's queues, read by /readyz and /metrics. */
+  load?(): SinkLoad;
+  /**
+   * Adopts a reloaded config (new actions, tables, topics). Resolves once
+   * events of the new config can be written; the sink's own options are not reloaded.
+   */
+  reconfigure?(config: GatewayConfig): Promise<void>;
 }
 
 /** What a sink factory gets besides its own options. */
 export interface SinkContext {
   config: GatewayConfig;
   logger: Logger;
+  /** Where flushes, errors and files are counted (default: nowhere). */
+  metrics?: SinkMetrics;
 }
 
 /** A registered sink: its config section, env overrides and factory. */
@@ -57,13 +74,17 @@ export function findSink(name: string): SinkDefinition | undefined {
 }
 
 /** Creates the selected sinks in order; if one fails, closes those already made. */
-export async function createSinks(config: GatewayConfig, logger: Logger): Promise<Sink[]> {
+export async function createSinks(
+  config: GatewayConfig,
+  logger: Logger,
+  metrics?: SinkMetrics,
+): Promise<Sink[]> {
   const created: Sink[] = [];
   try {
     for (const name of config.sinks) {
       const definition = findSink(name);
       if (!definition) throw new TypeError(`Unknown sink "${name}"`);
-      created.push(await definition.create(config.sinkOptions[name], { config, logger }));
+      created.push(await definition.create(config.sinkOptions[name], { config, logger, metrics }));
     }
     return created;
   } catch (error) {

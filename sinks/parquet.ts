@@ -14,6 +14,8 @@
  * @module
  */
 import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/mod.ts";
+import { NO_SINK_METRICS } from "../ops/metrics.ts";
 import { type Infer, object, positiveInt, string, withDefault } from "../config/schema.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
@@ -122,8 +124,10 @@ export function parseSegment(
 /** Creates the sink: replays any write-ahead log left by a crash, then opens a new one. */
 export async function createParquetSink(opts: ParquetOptions, context: SinkContext): Promise<Sink> {
   const logger = context.logger.child({ sink: "parquet" });
-  const tables = lakeTables(context.config);
-  const tableOf = new Map(context.config.actions.map((a) => [a.name, a.table]));
+  const metrics = context.metrics ?? NO_SINK_METRICS;
+  let tables = lakeTables(context.config);
+  const tableMap = (config: GatewayConfig) => new Map(config.actions.map((a) => [a.name, a.table]));
+  let tableOf = tableMap(context.config);
   const walDir = `${opts.dir}/_wal`;
   await Deno.mkdir(walDir, { recursive: true });
 
@@ -146,6 +150,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       const bytes = await parquetEncoder.encode(buffer.toTable(), compression);
       await writeFileAtomic(`${opts.dir}/${key}/herald-${id}-${n}.parquet`, bytes);
       filesWritten++;
+      metrics.fileWritten("parquet");
     }
     await Deno.remove(path);
     await syncDir(walDir);
@@ -168,13 +173,17 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           await writeAll(file, encoder.encode(items.map((i) => i.text).join("")));
           await file.syncData();
         } catch (error) {
+          metrics.error("parquet", "log_write");
           lastError = `Cannot write the log: ${(error as Error).message}`;
           throw new SinkUnavailableError(lastError, { cause: error });
         }
+        let events = 0;
         for (const item of items) {
           for (const [table, event] of item.rows) segment.rows.add(table, event);
           segment.bytes += item.text.length;
+          events += item.rows.length;
         }
+        metrics.flushed("parquet", events);
       }, { maxPendingBytes: opts.max_pending_bytes }),
     };
     return segment;
@@ -188,28 +197,34 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       const old = current;
       current = final ? null : await openSegment();
       rollQueued = false;
-      if (old) {
-        await old.commit.drain();
-        old.file.close();
-        if (old.rows.count > 0) sealed.push(old);
-        else await Deno.remove(old.path);
-      }
-      try {
-        while (sealed.length > 0) {
-          const segment = sealed[0]!;
-          await retire(segment.id, segment.path, segment.rows);
-          sealed.shift();
-        }
-        lastError = null;
-      } catch (error) {
-        lastError = `Cannot write Parquet files: ${(error as Error).message}`;
-        logger.error(
-          { err: lastError },
-          "roll failed; the log keeps the events and the next roll retries",
-        );
-      }
+      await sealAndRetire(old);
     });
     return rolling;
+  }
+
+  /** Seals `old` once its pending writes are logged, then turns every sealed segment into files. */
+  async function sealAndRetire(old: Segment | null): Promise<void> {
+    if (old) {
+      await old.commit.drain();
+      old.file.close();
+      if (old.rows.count > 0) sealed.push(old);
+      else await Deno.remove(old.path);
+    }
+    try {
+      while (sealed.length > 0) {
+        const segment = sealed[0]!;
+        await retire(segment.id, segment.path, segment.rows);
+        sealed.shift();
+      }
+      lastError = null;
+    } catch (error) {
+      metrics.error("parquet", "roll");
+      lastError = `Cannot write Parquet files: ${(error as Error).message}`;
+      logger.error(
+        { err: lastError },
+        "roll failed; the log keeps the events and the next roll retries",
+      );
+    }
   }
 
   // Replay what a crash left behind, oldest first.
@@ -229,6 +244,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   }
   current = await openSegment();
 
+  const bufferedEvents = () => sealed.reduce((n, s) => n + s.rows.count, current?.rows.count ?? 0);
+
   const timer = setInterval(() => {
     const due = current && current.rows.count > 0 &&
       Date.now() - current.openedAt >= opts.roll_interval_ms;
@@ -240,7 +257,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     async write(events) {
       const segment = current;
       if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
-      const buffered = sealed.reduce((n, s) => n + s.rows.count, segment.rows.count);
+      const buffered = bufferedEvents();
       if (buffered >= opts.max_buffered_events) {
         throw new SinkUnavailableError(
           `Parquet files are behind: ${buffered} events waiting to be written`,
@@ -264,6 +281,31 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     },
     health(): Promise<Health> {
       return Promise.resolve(lastError ? { ok: false, detail: lastError } : { ok: true });
+    },
+    load() {
+      // Two queues: events waiting for files, and bytes waiting for the log's fsync.
+      const events = bufferedEvents();
+      const bytes = current?.commit.pendingBytes ?? 0;
+      return events / opts.max_buffered_events >= bytes / opts.max_pending_bytes
+        ? { queued: events, limit: opts.max_buffered_events, unit: "events" }
+        : { queued: bytes, limit: opts.max_pending_bytes, unit: "bytes" };
+    },
+    async reconfigure(config) {
+      const next = lakeTables(config);
+      if (JSON.stringify([...next]) === JSON.stringify([...tables]) || !current) {
+        tableOf = tableMap(config);
+        return;
+      }
+      // A segment's files are built with one set of columns, so events of the
+      // new config go to a new segment: the swap below is synchronous, and
+      // the old segment is sealed once its pending writes are logged.
+      const fresh = await openSegment();
+      const old = current;
+      tables = next;
+      tableOf = tableMap(config);
+      current = fresh;
+      rolling = rolling.then(() => sealAndRetire(old));
+      await rolling;
     },
   };
 }

@@ -7,6 +7,7 @@
  */
 import pino from "pino";
 import { object, positiveInt, withDefault } from "../config/schema.ts";
+import { NO_SINK_METRICS, type SinkMetrics } from "../ops/metrics.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
 import { type ByteWriter, writeAll } from "./_write_all.ts";
@@ -26,6 +27,7 @@ export interface StdoutOptions {
 export function createStdoutSink(
   opts: StdoutOptions,
   out: ByteWriter = Deno.stdout,
+  metrics: SinkMetrics = NO_SINK_METRICS,
 ): Sink {
   let lines: string[] = [];
   // Only the event itself goes out: no level, time or pid. pino then starts the
@@ -42,12 +44,14 @@ export function createStdoutSink(
   };
   const encoder = new TextEncoder();
   let broken: unknown = null;
-  const commit = new GroupCommit<string>(async (texts) => {
+  const commit = new GroupCommit<{ text: string; events: number }>(async (items) => {
     try {
-      await writeAll(out, encoder.encode(texts.join("")));
+      await writeAll(out, encoder.encode(items.map((i) => i.text).join("")));
       broken = null;
+      metrics.flushed("stdout", items.reduce((n, i) => n + i.events, 0));
     } catch (error) {
       broken = error;
+      metrics.error("stdout", "write");
       throw new SinkUnavailableError(`Cannot write to stdout: ${error}`, { cause: error });
     }
   }, { maxPendingBytes: opts.max_pending_bytes });
@@ -56,9 +60,14 @@ export function createStdoutSink(
     name: "stdout",
     write(events) {
       const text = format(events);
-      return commit.write(text, text.length);
+      return commit.write({ text, events: events.length }, text.length);
     },
     close: () => commit.drain(),
+    load: () => ({
+      queued: commit.pendingBytes,
+      limit: opts.max_pending_bytes,
+      unit: "bytes",
+    }),
     health: () =>
       Promise.resolve(
         broken ? { ok: false, detail: `stdout write failed: ${broken}` } : { ok: true },
@@ -70,5 +79,5 @@ export function createStdoutSink(
 export const stdoutSink: SinkDefinition<StdoutOptions> = {
   name: "stdout",
   options,
-  create: (opts) => createStdoutSink(opts),
+  create: (opts, context) => createStdoutSink(opts, Deno.stdout, context.metrics),
 };

@@ -1,5 +1,6 @@
 import pino from "pino";
 import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
+import type { Metrics } from "../ops/metrics.ts";
 import { buildApp } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
@@ -19,13 +20,22 @@ export function configFrom(text: string): GatewayConfig {
 }
 
 /** An app over an in-memory sink, with a fixed clock and counting ids. */
-export function appWithMemorySink(config: GatewayConfig, options: { timeoutMs?: number } = {}) {
+export function appWithMemorySink(
+  config: GatewayConfig,
+  options: { timeoutMs?: number; metrics?: Metrics } = {},
+) {
   const sink = new MemorySink();
   const logLines: string[] = [];
   const logger = pino({ base: null }, { write: (line: string) => logLines.push(line) });
   let n = 0;
-  const app = buildApp(config, new FanOut([sink], { timeoutMs: options.timeoutMs ?? 1000 }), {
+  const fanOut = new FanOut([sink], {
+    timeoutMs: options.timeoutMs ?? 1000,
+    readyQueueRatio: config.server.ready_queue_ratio,
+    onWrite: options.metrics?.observeWrite,
+  });
+  const app = buildApp(config, fanOut, {
     logger,
+    metrics: options.metrics,
     deps: {
       now: () => Date.UTC(2026, 10, 23, 10, 0, 0),
       eventId: () => `evt-${++n}`,

@@ -60,7 +60,7 @@ Deno.test("parseConfig() rejects unknown keys with file, line and key path", () 
     "test.yaml:3: server.prot: unknown key (expected port, hostname, max_body_bytes, " +
     "max_batch_events, max_event_bytes, max_json_depth, body_timeout_ms, trust_proxy, " +
     "ack_timeout_ms, " +
-    "shutdown_timeout_ms)",
+    "shutdown_timeout_ms, ready_queue_ratio)",
   ]);
 });
 

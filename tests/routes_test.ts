@@ -216,13 +216,14 @@ Deno.test("GET /healthz and /readyz report the process and each sink", async () 
   assert.deepEqual(await (await app.request("/healthz")).json(), { status: "ok" });
   const ready = await app.request("/readyz");
   assert.equal(ready.status, 200);
-  assert.deepEqual(await ready.json(), { status: "ready", sinks: { memory: { ok: true } } });
+  const queue = { queued: 0, limit: 100, unit: "events" };
+  assert.deepEqual(await ready.json(), { status: "ready", sinks: { memory: { ok: true, queue } } });
   sink.failWith = "broker down";
   const notReady = await app.request("/readyz");
   assert.equal(notReady.status, 503);
   assert.deepEqual(await notReady.json(), {
     status: "unavailable",
-    sinks: { memory: { ok: false, detail: "broker down" } },
+    sinks: { memory: { ok: false, detail: "broker down", queue } },
   });
 });
 

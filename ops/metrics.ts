@@ -1,0 +1,196 @@
+/**
+ * Herald's Prometheus metrics (prom-client), served at `GET /metrics`.
+ *
+ * Sinks do not depend on prom-client: they report through the small
+ * {@linkcode SinkMetrics} interface, and queue depths are read from each
+ * sink's {@linkcode Sink.load} when Prometheus scrapes, never on the hot path.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WriteObserver } from "../sinks/fan_out.ts";
+import type { Sink } from "../sinks/mod.ts";
+
+/** What a sink reports besides its queue, which is read at scrape time. */
+export interface SinkMetrics {
+  /** One flush (a Produce request, a log fsync, a stdout write) carried `events` events. */
+  flushed(sink: string, events: number): void;
+  /** A write to the sink's backend failed; `kind` names what failed. */
+  error(sink: string, kind: string): void;
+  /** A data file was written (the Parquet sink's files). */
+  fileWritten(sink: string): void;
+}
+
+/** Reports nothing: for sinks made outside a running Herald (tests, the lander). */
+export const NO_SINK_METRICS: SinkMetrics = {
+  flushed() {},
+  error() {},
+  fileWritten() {},
+};
+
+/** The `action` label of requests that are not a configured action. */
+export const ROUTE_LABELS = {
+  batch: "_batch",
+  ops: "_ops",
+  unmatched: "_unmatched",
+} as const;
+
+// Seconds: a Kafka ack is about a millisecond, a log fsync a few, a stalled broker the ack timeout.
+const LATENCY_BUCKETS = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+const SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+
+/** Every metric Herald exposes, in one registry. */
+export class Metrics implements SinkMetrics {
+  readonly registry = new Registry();
+  #sinks: () => readonly Sink[] = () => [];
+
+  readonly requests = new Counter({
+    name: "herald_http_requests_total",
+    help: "HTTP requests answered, by action (or _batch, _ops, _unmatched) and status code.",
+    labelNames: ["action", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly sinkEvents = new Counter({
+    name: "herald_sink_events_total",
+    help: "Events each sink made durable (accepted) or could not take (rejected).",
+    labelNames: ["sink", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly sinkWriteSeconds = new Histogram({
+    name: "herald_sink_write_seconds",
+    help: "Time from handing events to a sink to its confirmation or failure.",
+    labelNames: ["sink", "outcome"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly batchEvents = new Histogram({
+    name: "herald_batch_request_events",
+    help: "Items per POST /events request.",
+    buckets: SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly flushEvents = new Histogram({
+    name: "herald_sink_flush_events",
+    help: "Events per flush: per Kafka Produce request, per log fsync, per stdout write.",
+    labelNames: ["sink"] as const,
+    buckets: SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly sinkErrors = new Counter({
+    name: "herald_sink_errors_total",
+    help: "Failed writes to a sink's backend (a Kafka produce, a log write, a Parquet roll).",
+    labelNames: ["sink", "kind"] as const,
+    registers: [this.registry],
+  });
+  readonly filesWritten = new Counter({
+    name: "herald_sink_files_written_total",
+    help: "Data files written into place (the Parquet sink's lake files).",
+    labelNames: ["sink"] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: "herald_config_reloads_total",
+    help: "Config reloads (SIGHUP or --watch), applied or rejected.",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    for (const outcome of ["applied", "rejected"]) this.configReloads.inc({ outcome }, 0);
+    const sinks = () => this.#sinks();
+    const loads = () => sinks().flatMap((s) => (s.load ? [[s.name, s.load()] as const] : []));
+    new Gauge({
+      name: "herald_sink_queue_depth",
+      help: "Work waiting in each sink's queue, in the unit of herald_sink_queue_limit.",
+      labelNames: ["sink", "unit"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, load] of loads()) this.set({ sink, unit: load.unit }, load.queued);
+      },
+    });
+    new Gauge({
+      name: "herald_sink_queue_limit",
+      help: "Queue depth past which a sink answers 503.",
+      labelNames: ["sink", "unit"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, load] of loads()) this.set({ sink, unit: load.unit }, load.limit);
+      },
+    });
+    new Gauge({
+      name: "herald_sink_up",
+      help: "1 when the sink's last health check passed, else 0.",
+      labelNames: ["sink"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const sink of sinks()) {
+          const health = await sink.health().catch(() => ({ ok: false }));
+          this.set({ sink: sink.name }, health.ok ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "herald_process_memory_bytes",
+      help: "Process memory: rss, heap_total, heap_used, external.",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        const m = Deno.memoryUsage();
+        this.set({ kind: "rss" }, m.rss);
+        this.set({ kind: "heap_total" }, m.heapTotal);
+        this.set({ kind: "heap_used" }, m.heapUsed);
+        this.set({ kind: "external" }, m.external);
+      },
+    });
+  }
+
+  /** Tells the scrape which sinks to read queues and health from; zeroes their counters. */
+  watchSinks(sinks: readonly Sink[]): void {
+    this.#sinks = () => sinks;
+    for (const { name: sink } of sinks) {
+      for (const outcome of ["accepted", "rejected"]) this.sinkEvents.inc({ sink, outcome }, 0);
+    }
+  }
+
+  /** Counts one fan-out write to `sink` and its latency. */
+  readonly observeWrite: WriteObserver = (sink, accepted, events, seconds) => {
+    const outcome = accepted ? "accepted" : "rejected";
+    this.sinkEvents.inc({ sink, outcome }, events);
+    this.sinkWriteSeconds.observe({ sink, outcome }, seconds);
+  };
+
+  flushed(sink: string, events: number): void {
+    this.flushEvents.observe({ sink }, events);
+  }
+
+  error(sink: string, kind: string): void {
+    this.sinkErrors.inc({ sink, kind });
+  }
+
+  fileWritten(sink: string): void {
+    this.filesWritten.inc({ sink });
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
