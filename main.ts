@@ -1,23 +1,27 @@
 /**
  * Herald's entry point: parse flags, load config, build sinks and the app,
- * serve, and drain on SIGTERM/SIGINT. Wiring only.
+ * serve, reload the config on SIGHUP (and file changes with --watch), and
+ * drain on SIGTERM/SIGINT. Wiring only.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "./config/mod.ts";
+import { Metrics } from "./ops/metrics.ts";
+import { createReloader, type LoadResult, watchFile } from "./ops/reload.ts";
 import { buildApp } from "./routes/mod.ts";
 import { resolveWriteKeys } from "./routes/guard.ts";
 import { runtimeVersions } from "./config/versions.ts";
 import { FanOut } from "./sinks/fan_out.ts";
 import { createSinks } from "./sinks/mod.ts";
 
-const USAGE = `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b]
+const USAGE = `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b] [--watch]
 
   --config <path>  config file (default config/gateway.yaml)
   --port <n>       port to listen on (default from config, env PORT)
-  --sinks a,b      sinks to write to (default from config, env HERALD_SINKS)`;
+  --sinks a,b      sinks to write to (default from config, env HERALD_SINKS)
+  --watch          reload the config when its file changes (SIGHUP always reloads)`;
 
 function fail(lines: string[]): never {
   for (const line of lines) console.error(line);
@@ -32,6 +36,7 @@ const { values: flags } = (() => {
         config: { type: "string", default: "config/gateway.yaml" },
         port: { type: "string" },
         sinks: { type: "string" },
+        watch: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -55,35 +60,51 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, () => requestStop(signal));
 }
 
-const loaded = await loadConfig(flags.config);
-if (!loaded.ok) fail(loaded.errors);
-let config: GatewayConfig;
-try {
-  config = applyOverrides(loaded.config, {
-    port: flags.port === undefined ? undefined : Number(flags.port),
-    sinks: flags.sinks,
-    env: (name) => Deno.env.get(name),
-  });
-} catch (error) {
-  fail([`Cannot start with config "${flags.config}": ${(error as Error).message}`]);
+let reloads = 0;
+// Let SIGHUP wait until the first config serves; from then on it reloads.
+let requestReload: (reason: string) => void = () => {};
+Deno.addSignalListener("SIGHUP", () => requestReload("SIGHUP"));
+
+/** Loads the config file with the flags and env applied; startup and reloads share it. */
+async function load(): Promise<LoadResult> {
+  const loaded = await loadConfig(flags.config);
+  if (!loaded.ok) return loaded;
+  try {
+    const config = applyOverrides(loaded.config, {
+      port: flags.port === undefined ? undefined : Number(flags.port),
+      sinks: flags.sinks,
+      env: (name) => Deno.env.get(name),
+    });
+    resolveWriteKeys(config.auth.write_keys);
+    return { ok: true, config };
+  } catch (error) {
+    return { ok: false, errors: [`config "${flags.config}": ${(error as Error).message}`] };
+  }
 }
 
-try {
-  resolveWriteKeys(config.auth.write_keys);
-} catch (error) {
-  fail([`Cannot start with config "${flags.config}": ${(error as Error).message}`]);
+const loaded = await load();
+if (!loaded.ok) {
+  fail(loaded.errors.map((e) => e.startsWith("config ") ? `Cannot start with ${e}` : e));
 }
+let config: GatewayConfig = loaded.config;
 
-const sinks = await createSinks(config, logger).catch((error) =>
+const metrics = new Metrics();
+const sinks = await createSinks(config, logger, metrics).catch((error) =>
   fail([`Cannot start sinks: ${error instanceof Error ? error.message : error}`])
 );
-const fanOut = new FanOut(sinks, { timeoutMs: config.server.ack_timeout_ms });
+const fanOut = new FanOut(sinks, {
+  timeoutMs: config.server.ack_timeout_ms,
+  readyQueueRatio: config.server.ready_queue_ratio,
+  onWrite: metrics.observeWrite,
+});
 const health = await fanOut.health();
 for (const [name, h] of Object.entries(health.sinks)) {
   if (!h.ok) logger.warn({ sink: name, detail: h.detail }, "sink not ready; /readyz answers 503");
 }
 
-const app = buildApp(config, fanOut, { logger });
+// Each request runs on the app that was current when it arrived, so a reload
+// never changes the config under a request in flight.
+let app = buildApp(config, fanOut, { logger, metrics });
 const server = Deno.serve({
   port: config.server.port,
   hostname: config.server.hostname,
@@ -100,13 +121,34 @@ const server = Deno.serve({
         per_key: config.rate_limit.per_key ?? null,
       },
       cors_origins: config.cors.origins,
+      watch: flags.watch,
       versions: runtimeVersions(),
     }, "listening"),
-}, app.fetch);
+}, (request, info) => app.fetch(request, info));
+
+const reload = createReloader({
+  current: () => config,
+  load,
+  async apply(next) {
+    // Sinks first (new tables, new topics), so the new routes can write at once.
+    const nextApp = buildApp(next, fanOut, { logger, metrics });
+    await fanOut.reconfigure(next);
+    app = nextApp;
+    config = next;
+    reloads++;
+  },
+  logger,
+  count: (outcome) => metrics.configReloads.inc({ outcome }),
+});
+requestReload = (reason) => void reload(reason);
+const watcher = flags.watch
+  ? await watchFile(flags.config, () => requestReload("watch"))
+  : undefined;
 
 // Drain: stop accepting, finish requests in flight, flush and close every sink.
 const signal = await stopRequested;
-logger.info({ signal }, "draining");
+watcher?.close();
+logger.info({ signal, reloads }, "draining");
 const deadline = config.server.shutdown_timeout_ms;
 const timedOut = await Promise.race([
   server.shutdown().then(() => false),
