@@ -123,6 +123,11 @@ export type Routed =
   | { table: string; event: Event }
   | { rejected: string };
 
+// One decoder each, not one per record: routing is the lander's hot loop.
+const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true });
+/** For `_rejected.raw`: bad bytes become U+FFFD so the row still lands. */
+const UTF8_LENIENT = new TextDecoder();
+
 /**
  * Checks one record value against the config: JSON object, a configured
  * action whose event type matches, Herald's own columns and the action's
@@ -135,7 +140,7 @@ export function routeRecord(
   if (value === null) return { rejected: "record has no value" };
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(value);
+    text = UTF8_STRICT.decode(value);
   } catch {
     return { rejected: "value is not UTF-8" };
   }
@@ -318,7 +323,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       const time = Number(message.timestamp);
       table = REJECTED_TABLE;
       event = {
-        raw: message.value === null ? null : new TextDecoder().decode(message.value),
+        raw: message.value === null ? null : UTF8_LENIENT.decode(message.value),
         topic: state.topic,
         partition: state.partition,
         offset,
