@@ -6,6 +6,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { getQueryParams } from "hono/utils/url";
 import {
   bodyLimits,
   buildEvent,
@@ -22,6 +23,11 @@ function tooLarge(c: Context<HeraldEnv>, what: string, max: number): Response {
   return c.json(errorBody("event_too_large", `${what} exceeds ${max} bytes (one event)`), 413);
 }
 
+/** The query string's parameters, each with every value given. */
+function queryParams(url: string, query: number): Record<string, string[]> {
+  return query < 0 ? {} : getQueryParams(url) as Record<string, string[]>;
+}
+
 /** Builds the action routes; other methods on an action's path get 405. */
 export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const app = new Hono<HeraldEnv>();
@@ -33,12 +39,15 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       let input: Record<string, unknown> = {};
       const problems: FieldProblem[] = [];
       const maxEventBytes = ctx.config.server.max_event_bytes;
-      const query = c.req.url.indexOf("?");
-      if (query >= 0 && c.req.url.length - query - 1 > maxEventBytes) {
+      // One read of the URL serves the size check and the query parse
+      // (c.req.queries() would read it again).
+      const url = c.req.url;
+      const query = url.indexOf("?");
+      if (query >= 0 && url.length - query - 1 > maxEventBytes) {
         return tooLarge(c, "Query string", maxEventBytes);
       }
       if (c.req.method === "GET") {
-        for (const [key, values] of Object.entries(c.req.queries())) {
+        for (const [key, values] of Object.entries(queryParams(url, query))) {
           if (values.length > 1) problems.push({ field: key, problem: "is given more than once" });
           input[key] = values[0];
         }
