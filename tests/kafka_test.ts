@@ -232,11 +232,22 @@ Deno.test({
           await new Promise((r) => setTimeout(r, 1500));
           running = false;
           await Promise.all(workers);
+          const metrics = await (await fetch(`${herald.url}/metrics`)).text();
           await herald.stop();
 
           const ok = results.filter((r) => r.status === 200);
           const unavailable = results.filter((r) => r.status === 503);
           assert.ok(unavailable.length > 0, "clients were told while Kafka was down");
+          const value = (pattern: RegExp) => Number(metrics.match(pattern)?.[1] ?? NaN);
+          assert.equal(
+            value(/herald_sink_events_total\{sink="kafka",outcome="accepted"\} (\d+)/),
+            ok.length,
+            "the accepted counter matches the 2xx",
+          );
+          assert.ok(
+            value(/herald_sink_events_total\{sink="kafka",outcome="rejected"\} (\d+)/) >= 1,
+          );
+          assert.ok(value(/herald_sink_errors_total\{sink="kafka",kind="connect"\} (\d+)/) >= 1);
           assert.ok(
             unavailable.every((r) => r.retryAfter !== null),
             "every 503 carries Retry-After",
@@ -262,6 +273,33 @@ Deno.test({
             `crash drill: ${results.length} requests, ${ok.length} 2xx, ${unavailable.length} 503, ` +
               `${records.length} records, ${records.length - found.size} duplicates`,
           );
+        },
+      );
+
+      await t.step(
+        "a config reload creates the topic of a new event type, no restart",
+        async () => {
+          const prefix = `reload-${crypto.randomUUID()}`;
+          const file = await configWith({ topic: `${prefix}-{event_type}` });
+          const herald = await startHerald(["--sinks", "kafka", "--config", file], { env });
+          try {
+            await waitReady(herald);
+            assert.equal((await get(`${herald.url}/smith_a_hammer`)).status, 404);
+            const doc = parse(await Deno.readTextFile(file));
+            doc.actions.push({ name: "smith_a_hammer", event_type: "smith_hammer" });
+            await Deno.writeTextFile(file, stringify(doc));
+            herald.child.kill("SIGHUP");
+            for (let i = 0; i < 100 && !herald.stderr().includes("config reloaded"); i++) {
+              await new Promise((r) => setTimeout(r, 50));
+            }
+            assert.match(herald.stderr(), /"added":\["smith_a_hammer"\]/);
+            assert.equal((await get(`${herald.url}/smith_a_hammer`)).status, 200);
+          } finally {
+            await herald.stop();
+          }
+          const records = await consumeAll(brokers, [`${prefix}-smith_hammer`], { expected: 1 });
+          assert.equal(records.length, 1);
+          assert.equal(records[0]!.value.action, "smith_a_hammer");
         },
       );
     } finally {
