@@ -145,9 +145,13 @@ export async function writeFileAtomic(
   try {
     await writeAll(file, bytes);
     await file.syncData();
-  } finally {
+  } catch (error) {
+    // A part-written file only takes space (a full disk stays full): remove it.
     file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
   }
+  file.close();
   await Deno.rename(tmp, path);
   await syncDir(dir);
 }

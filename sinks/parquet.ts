@@ -91,6 +91,10 @@ interface Segment {
   commit: GroupCommit<{ text: string; rows: [string, Event][] }>;
   rows: SegmentRows;
   bytes: number;
+  /** Length of the file up to the end of its last successful fsync. */
+  durable: number;
+  /** Set when a failed write could not be cut back: the segment takes no more writes. */
+  broken: boolean;
   openedAt: number;
 }
 
@@ -167,14 +171,19 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       file,
       rows: newRows(),
       bytes: 0,
+      durable: 0,
+      broken: false,
       openedAt: Date.now(),
       commit: new GroupCommit(async (items) => {
+        const bytes = encoder.encode(items.map((i) => i.text).join(""));
         try {
-          await writeAll(file, encoder.encode(items.map((i) => i.text).join("")));
+          await writeAll(file, bytes);
           await file.syncData();
+          segment.durable += bytes.length;
         } catch (error) {
           metrics.error("parquet", "log_write");
           lastError = `Cannot write the log: ${(error as Error).message}`;
+          await cutBack(segment);
           throw new SinkUnavailableError(lastError, { cause: error });
         }
         let events = 0;
@@ -189,14 +198,44 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     return segment;
   }
 
+  /**
+   * After a failed write (a full disk stops it part way), cuts the log back to
+   * its last fsynced length: otherwise the next write would be appended to a
+   * torn line, and a replay would drop that acknowledged event with it. If
+   * even that fails, the segment takes no more writes and is rolled.
+   */
+  async function cutBack(segment: Segment): Promise<void> {
+    try {
+      await segment.file.truncate(segment.durable);
+    } catch (error) {
+      segment.broken = true;
+      logger.error(
+        { err: (error as Error).message, segment: segment.id },
+        "cannot cut a failed write out of the log; moving to a new segment",
+      );
+      void roll();
+    }
+  }
+
   /** Seals the current segment and turns every sealed one into Parquet files. */
   function roll(final = false): Promise<void> {
     if (rollQueued && !final) return rolling;
     rollQueued = true;
     rolling = rolling.then(async () => {
-      const old = current;
-      current = final ? null : await openSegment();
       rollQueued = false;
+      const old = current;
+      if (final) current = null;
+      else {
+        try {
+          current = await openSegment();
+        } catch (error) {
+          // Keep logging to the old segment; the next roll tries again.
+          metrics.error("parquet", "roll");
+          lastError = `Cannot open a log segment: ${(error as Error).message}`;
+          logger.error({ err: lastError }, "roll failed; the next roll retries");
+          return;
+        }
+      }
       await sealAndRetire(old);
     });
     return rolling;
@@ -204,13 +243,13 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
 
   /** Seals `old` once its pending writes are logged, then turns every sealed segment into files. */
   async function sealAndRetire(old: Segment | null): Promise<void> {
-    if (old) {
-      await old.commit.drain();
-      old.file.close();
-      if (old.rows.count > 0) sealed.push(old);
-      else await Deno.remove(old.path);
-    }
     try {
+      if (old) {
+        await old.commit.drain();
+        old.file.close();
+        if (old.rows.count > 0) sealed.push(old);
+        else await Deno.remove(old.path);
+      }
       while (sealed.length > 0) {
         const segment = sealed[0]!;
         await retire(segment.id, segment.path, segment.rows);
@@ -257,6 +296,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     async write(events) {
       const segment = current;
       if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
+      if (segment.broken) throw new SinkUnavailableError(lastError ?? "The log cannot be written");
       const buffered = bufferedEvents();
       if (buffered >= opts.max_buffered_events) {
         throw new SinkUnavailableError(
@@ -280,7 +320,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       }
     },
     health(): Promise<Health> {
-      return Promise.resolve(lastError ? { ok: false, detail: lastError } : { ok: true });
+      const error = lastError ?? (current?.broken ? "The log cannot be written" : null);
+      return Promise.resolve(error ? { ok: false, detail: error } : { ok: true });
     },
     load() {
       // Two queues: events waiting for files, and bytes waiting for the log's fsync.
