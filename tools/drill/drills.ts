@@ -433,6 +433,23 @@ async function mountTmpfs(dir: string, size: string): Promise<string | null> {
   }
 }
 
+/**
+ * Why a tmpfs cannot be mounted here (not Linux, not root), or null: tries a
+ * mount and an unmount on a fresh folder.
+ */
+export async function tmpfsUnavailable(): Promise<string | null> {
+  const dir = await Deno.makeTempDir({ prefix: "drill-probe-" });
+  try {
+    const why = await mountTmpfs(dir, "1m");
+    if (why === null) await mountCommand(["umount", dir]);
+    return why;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await Deno.remove(dir).catch(() => {});
+  }
+}
+
 async function mountCommand(args: string[]): Promise<void> {
   const out = await new Deno.Command(args[0]!, { args: args.slice(1), stderr: "piped" }).output();
   if (!out.success) {
@@ -476,11 +493,10 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
   const sinks = "kafka,parquet";
   let herald = await run.start(sinks);
   if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
-  const pad = padding(2000);
   const load = startLoad({
     prefix: run.name,
     url: () => run.herald?.url ?? null,
-    extra: (n) => `&pad=${n.toString(16).padStart(8, "0")}${pad.slice(8)}`,
+    extra: () => `&pad=${padding(2000)}`,
   });
   // Full: the last 100 answers are all refusals.
   const full = await waitFor(() => {
@@ -509,9 +525,13 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
   );
   const recoveredAt = Date.now();
   run.check(recovered, "no 2xx within 30 s of freeing space (without restarting Herald)");
-  await sleep(1000);
   let replayed = "";
   if (crash) {
+    // Kill at once, while the segment that met the full disk is still the log.
+    const wal = await walLines(`${run.lake}/_wal`);
+    run.notes.push(
+      `log before kill -9: ${wal.segments} segment(s), ${wal.corrupt} corrupt line(s) inside`,
+    );
     await herald.stop("SIGKILL");
     herald = await run.start(sinks);
     const line = herald.stderr().split("\n").find((l) =>
@@ -524,7 +544,7 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
     }
     await waitReady(herald.url);
     await sleep(1000);
-  }
+  } else await sleep(1000);
   const outcomes = await load.stop();
   await run.stopClean();
   run.notes.push(
@@ -534,6 +554,24 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
       }`,
   );
   return run.verdict(outcomes, { kafka: true, lake: true });
+}
+
+/** Log segments in `dir` and their lines that are not JSON, the last line of each excepted. */
+async function walLines(dir: string): Promise<{ segments: number; corrupt: number }> {
+  let segments = 0, corrupt = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".wal")) continue;
+    segments++;
+    const lines = (await Deno.readTextFile(`${dir}/${entry.name}`)).split("\n");
+    lines.slice(0, -1).forEach((line) => {
+      try {
+        JSON.parse(line);
+      } catch {
+        corrupt++;
+      }
+    });
+  }
+  return { segments, corrupt };
 }
 
 /** Disk full, space freed, SIGTERM. */
@@ -568,18 +606,33 @@ export const DRILLS: Record<string, Drill> = {
   "sigterm": sigterm,
 };
 
+/** A drill context whose broker is started on first use; `close` stops and removes it. */
+export function drillContext(
+  options: { seconds: number; log?: (message: string) => void },
+): DrillContext & { close(): Promise<void> } {
+  let shared: Promise<SharedBroker> | null = null;
+  return {
+    seconds: options.seconds,
+    log: options.log ?? ((m: string) => console.error(m)),
+    broker: () => shared ??= startKafka().then((current) => ({ current })),
+    async close() {
+      const broker = await shared?.catch(() => null);
+      if (!broker) return;
+      try {
+        Deno.kill(broker.current.pid, "SIGCONT"); // in case a drill died with it stopped
+      } catch { /* gone */ }
+      await broker.current.stop();
+      await Deno.remove(broker.current.dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 /** Runs `names` in order against one shared broker, stopped and removed at the end. */
 export async function runDrills(
   names: string[],
   options: { seconds: number; log?: (message: string) => void },
 ): Promise<DrillResult[]> {
-  const log = options.log ?? ((m: string) => console.error(m));
-  let shared: Promise<SharedBroker> | null = null;
-  const ctx: DrillContext = {
-    seconds: options.seconds,
-    log,
-    broker: () => shared ??= startKafka().then((current) => ({ current })),
-  };
+  const ctx = drillContext(options);
   const results: DrillResult[] = [];
   try {
     for (const name of names) {
@@ -587,20 +640,11 @@ export async function runDrills(
       if (!drill) {
         throw new Error(`Unknown drill "${name}": one of ${Object.keys(DRILLS).join(", ")}`);
       }
-      log(`[${name}] running`);
+      ctx.log(`[${name}] running`);
       results.push(await drill(ctx));
     }
   } finally {
-    if (shared) {
-      const broker = await (shared as Promise<SharedBroker>).catch(() => null);
-      if (broker) {
-        try {
-          Deno.kill(broker.current.pid, "SIGCONT");
-        } catch { /* gone */ }
-        await broker.current.stop();
-        await Deno.remove(broker.current.dir, { recursive: true }).catch(() => {});
-      }
-    }
+    await ctx.close();
   }
   return results;
 }
