@@ -1,14 +1,13 @@
 /** Runs `main.ts` as a real process, the way `deno task serve` does. */
 
-const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+import { taskArgs } from "../tools/drill/herald.ts";
 
 /**
  * The arguments after `deno` of a deno.json task (`run <permissions> file`),
  * so tests run a tool exactly as its task does and the two cannot drift.
+ * Shared with the drills, which run Herald the same way.
  */
-export function taskArgs(task: string): string[] {
-  return (denoJson.tasks[task] as string).split(" ").slice(1);
-}
+export { taskArgs };
 
 const SERVE_ARGS = taskArgs("serve");
 

@@ -1,0 +1,160 @@
+/**
+ * Herald as a real process for the drills, run exactly as `deno task serve`
+ * runs it, with its stdout (the event stream) always drained.
+ *
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { parse, stringify } from "yaml";
+
+const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+
+/** The arguments after `deno` of a deno.json task (`run <permissions> file`). */
+export function taskArgs(task: string): string[] {
+  return (denoJson.tasks[task] as string).split(" ").slice(1);
+}
+
+/** The drill config file shipped next to this module. */
+export const DRILL_CONFIG = fromFileUrl(new URL("./drill.yaml", import.meta.url));
+
+/**
+ * Writes a config file into `dir`: the drill config with `overrides` merged
+ * one level deep (`{kafka: {topic}}` changes only the topic).
+ */
+export async function drillConfig(
+  dir: string,
+  overrides: Record<string, Record<string, unknown>>,
+): Promise<{ path: string; config: Record<string, Record<string, unknown>> }> {
+  const base = parse(await Deno.readTextFile(DRILL_CONFIG));
+  for (const [section, values] of Object.entries(overrides)) {
+    base[section] = { ...base[section], ...values };
+  }
+  const path = `${dir}/drill.yaml`;
+  await Deno.writeTextFile(path, stringify(base));
+  return { path, config: base };
+}
+
+/** A running Herald. */
+export interface Herald {
+  url: string;
+  pid: number;
+  child: Deno.ChildProcess;
+  /** Everything read from stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Sends `signal` and waits for the exit and the end of both streams. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** The exit status, once exited. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@linkcode startHerald}. */
+export interface HeraldOptions {
+  config: string;
+  sinks: string;
+  lake: string;
+  brokers?: string;
+  /** Keep stdout's text (the sigterm drill parses it); otherwise it is read and dropped. */
+  keepStdout?: boolean;
+}
+
+/** Spawns Herald on a free port; resolves once it logged "listening". */
+export async function startHerald(options: HeraldOptions): Promise<Herald> {
+  const env: Record<string, string> = { NO_COLOR: "1", HERALD_LAKE: options.lake };
+  if (options.brokers) env.KAFKA_BROKERS = options.brokers;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...taskArgs("serve"),
+      "--port",
+      "0",
+      "--config",
+      options.config,
+      "--sinks",
+      options.sinks,
+    ],
+    cwd: ROOT,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const decode = (stream: ReadableStream<Uint8Array>, onText: (t: string) => void) =>
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: onText }))
+      .catch(() => {});
+  const stdoutDone = decode(child.stdout, (t) => {
+    if (options.keepStdout) out += t;
+  });
+  let onListening!: (port: number) => void;
+  const listening = new Promise<number>((r) => (onListening = r));
+  const stderrDone = decode(child.stderr, (t) => {
+    err += t;
+    // Keep only the tail once listening: a long drill must not grow memory.
+    if (err.length > 4_000_000) err = err.slice(-1_000_000);
+    const match = err.match(/"port":(\d+),[^\n]*"msg":"listening"/);
+    if (match) onListening(Number(match[1]));
+  });
+  const status = child.status;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    listening,
+    status.then((s) => {
+      throw new Error(`Herald exited with ${s.code} before listening:\n${err}`);
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Herald not listening after 60 s:\n${err}`)),
+        60_000,
+      );
+    }),
+  ]).catch(async (error) => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await status;
+    throw error;
+  }).finally(() => clearTimeout(timer));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    status,
+    async stop(signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const s = await status;
+      await Promise.all([stdoutDone, stderrDone]);
+      return s;
+    },
+  };
+}
+
+/** Resident memory of `pid` in bytes (`VmRSS` of /proc), or null when unknown. */
+export async function rssBytes(pid: number): Promise<number | null> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    const match = status.match(/^VmRSS:\s+(\d+) kB/m);
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Polls `/readyz` until 200; false after `timeoutMs`. */
+export async function waitReady(url: string, timeoutMs = 30_000): Promise<boolean> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      await res.body?.cancel();
+      if (res.status === 200) return true;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
