@@ -16,23 +16,6 @@ if (noTmpfs) {
   console.error(`Disk-full drill tests ignored: ${noTmpfs} (they run and fail in CI)`);
 }
 
-/**
- * Drills that expose a known Herald bug are listed here with the bug; they are
- * ignored (loudly) unless HERALD_DRILL_KNOWN_BUGS=1, and `deno task drill`
- * still runs and reports them. Remove an entry once its bug is fixed.
- */
-const KNOWN_BUGS: Record<string, string> = {
-  "disk-full-kill9": "a log write cut short by ENOSPC leaves a torn line in the write-ahead " +
-    "log; the next acknowledged event is appended to it and is lost if Herald " +
-    "crashes before the segment is rolled (sinks/parquet.ts, GroupCommit flush in openSegment)",
-};
-const runKnownBugs = Deno.env.get("HERALD_DRILL_KNOWN_BUGS") === "1";
-for (const [name, bug] of Object.entries(KNOWN_BUGS)) {
-  if (!runKnownBugs) {
-    console.error(`Drill "${name}" ignored: known bug: ${bug} (HERALD_DRILL_KNOWN_BUGS=1 runs it)`);
-  }
-}
-
 function assertPassed(result: DrillResult): void {
   const report = formatReport([result]);
   console.error(report);
@@ -57,7 +40,7 @@ Deno.test({
         const diskFull = name.startsWith("disk-full");
         await t.step({
           name,
-          ignore: (diskFull && noTmpfs !== null) || (name in KNOWN_BUGS && !runKnownBugs),
+          ignore: diskFull && noTmpfs !== null,
           sanitizeOps: false,
           sanitizeResources: false,
           fn: async () => assertPassed(await drill(ctx)),
