@@ -140,7 +140,15 @@ export async function createKafkaSink(
   let queuedBytes = 0;
   let linger: ReturnType<typeof setTimeout> | undefined;
   let flushQueued = false;
-  const inFlight = new Set<Promise<void>>();
+  /** Produce requests in flight, with the time each was sent. */
+  const inFlight = new Map<Promise<void>, number>();
+
+  /** How long the oldest Produce request in flight has waited for its ack (0: none). */
+  function stalledMs(): number {
+    let oldest = Infinity;
+    for (const sentAt of inFlight.values()) oldest = Math.min(oldest, sentAt);
+    return oldest === Infinity ? 0 : Date.now() - oldest;
+  }
 
   async function connect(): Promise<void> {
     probe = undefined;
@@ -218,7 +226,7 @@ export async function createKafkaSink(
         inFlight.delete(sending);
         if (queue.length > 0) flush();
       });
-      inFlight.add(sending);
+      inFlight.set(sending, Date.now());
     }
   }
 
@@ -288,6 +296,14 @@ export async function createKafkaSink(
       if (state !== "up") {
         return Promise.reject(new SinkUnavailableError(`Kafka is unavailable: ${lastError}`));
       }
+      // A hung broker (stopped, partitioned) keeps the socket open: refuse at
+      // once instead of letting every client wait for the ack timeout.
+      const stalled = stalledMs();
+      if (stalled > opts.timeout_ms) {
+        return Promise.reject(
+          new SinkUnavailableError(`Kafka has not acked a Produce request for ${stalled} ms`),
+        );
+      }
       if (queuedEvents + events.length > opts.max_pending_events) {
         return Promise.reject(
           new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
@@ -318,7 +334,7 @@ export async function createKafkaSink(
     async close() {
       while (queue.length > 0 || inFlight.size > 0) {
         flush();
-        await Promise.allSettled([...inFlight]);
+        await Promise.allSettled([...inFlight.keys()]);
       }
       state = "closed";
       clearTimeout(probe);
@@ -327,6 +343,13 @@ export async function createKafkaSink(
       logger.info({ ...stats }, "kafka sink closed");
     },
     health(): Promise<Health> {
+      const stalled = stalledMs();
+      if (state === "up" && stalled > opts.timeout_ms) {
+        return Promise.resolve({
+          ok: false,
+          detail: `Kafka has not acked a Produce request for ${stalled} ms`,
+        });
+      }
       return Promise.resolve(
         state === "up" ? { ok: true } : { ok: false, detail: `Kafka is unavailable: ${lastError}` },
       );

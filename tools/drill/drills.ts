@@ -407,6 +407,15 @@ export const brokerStop: Drill = (ctx) =>
       `a request took ${maxLatency} ms while the broker was stopped (limit ${limit} ms)`,
     );
     const fast = answered.filter((o) => o.ms < kafkaTimeout).length;
+    // Once the sink has seen no ack for kafka.timeout_ms it refuses at once:
+    // later requests must not wait for the ack timeout.
+    const late = answered.filter((o) => o.sentAt > stopAt + kafkaTimeout + 500);
+    const slowLate = late.filter((o) => o.ms > 1000);
+    run.check(
+      late.length > 0 && slowLate.length === 0,
+      `${slowLate.length} of ${late.length} requests sent after kafka.timeout_ms of silence ` +
+        `waited over 1 s for their 503`,
+    );
     run.check(run.maxRss > 0, "Herald's RSS could not be read");
     run.check(run.maxRss < 400 * MB, `Herald's RSS reached ${(run.maxRss / MB).toFixed(0)} MB`);
     await run.stopClean();
