@@ -6,6 +6,7 @@ import { createParquetSink, type ParquetOptions } from "../sinks/parquet.ts";
 import { createStdoutSink } from "../sinks/stdout.ts";
 import { openLake } from "../tools/query.ts";
 import { appWithMemorySink, configFrom, shippedConfig } from "./_helpers.ts";
+import { startHerald } from "./_process.ts";
 
 const silent = pino({ level: "silent" });
 
@@ -203,5 +204,65 @@ Deno.test("the Kafka sink counts connection errors against a port where no broke
     );
   } finally {
     await sink.close();
+  }
+});
+
+Deno.test("over a socket: a blocked stdout fills the queue, /readyz turns 503 before writes do, and recovers", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = `${dir}/gateway.yaml`;
+  const shipped = await Deno.readTextFile("config/gateway.yaml");
+  await Deno.writeTextFile(
+    config,
+    shipped.replace(
+      "  ack_timeout_ms: 5000",
+      "  ack_timeout_ms: 60000\n  ready_queue_ratio: 0.5",
+    ).replace("sinks: [stdout, parquet]", "sinks: [stdout]\nstdout:\n  max_pending_bytes: 200000"),
+  );
+  // Nobody reads stdout: the pipe fills, then the sink's queue.
+  const herald = await startHerald(["--config", config], { readStdout: false });
+  const statuses: number[] = [];
+  const pending: Promise<unknown>[] = [];
+  const send = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      pending.push(
+        fetch(`${herald.url}/join_guild?guild=g${i}`, {
+          headers: { "user-agent": "u".repeat(300) },
+        }).then(async (res) => {
+          await res.body?.cancel();
+          statuses.push(res.status);
+        }),
+      );
+    }
+  };
+  const ready = async () => {
+    const res = await fetch(`${herald.url}/readyz`);
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    assert.equal((await ready()).status, 200);
+    let notReady: Awaited<ReturnType<typeof ready>> | null = null;
+    for (let round = 0; round < 100 && !notReady; round++) {
+      send(20);
+      await new Promise((r) => setTimeout(r, 20));
+      const r = await ready();
+      if (r.status === 503) notReady = r;
+    }
+    assert.ok(notReady, `/readyz never turned 503: ${JSON.stringify(await ready())}`);
+    const queue = notReady.body.sinks.stdout.queue;
+    assert.ok(queue.queued >= 100000 && queue.queued <= 200000, JSON.stringify(queue));
+    assert.match(notReady.body.sinks.stdout.detail, /^queue is \d+% full/);
+    assert.deepEqual(statuses.filter((s) => s === 503), [], "no write refused yet");
+    const text = await (await fetch(`${herald.url}/metrics`)).text();
+    assert.ok(
+      sample(text, "herald_sink_queue_depth", { sink: "stdout", unit: "bytes" })! >= 100000,
+    );
+
+    herald.readStdout();
+    await Promise.all(pending);
+    assert.equal((await ready()).status, 200);
+    assert.ok(statuses.length > 0 && statuses.every((s) => s === 200), "every write landed");
+  } finally {
+    await herald.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
