@@ -75,10 +75,7 @@ export function buildApp(
     c.set("requestId", id);
     await next();
     c.res.headers.set("x-request-id", id);
-    metrics.requests.inc({
-      action: actionOf.get(c.req.path) ?? ROUTE_LABELS.unmatched,
-      status: c.res.status,
-    });
+    metrics.requests.add(actionOf.get(c.req.path) ?? ROUTE_LABELS.unmatched, c.res.status);
   });
   // A declared length over the limit is refused before anything else runs;
   // bodies without one (chunked) or longer than declared are counted as they

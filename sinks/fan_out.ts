@@ -23,13 +23,8 @@ export interface FanOutHealth {
   sinks: Record<string, SinkReadiness>;
 }
 
-/** Observes each sink write: accepted or not, how many events, how long it took. */
-export type WriteObserver = (
-  sink: string,
-  accepted: boolean,
-  events: number,
-  seconds: number,
-) => void;
+/** Observes each sink write: accepted or not, and how many events. */
+export type WriteObserver = (sink: string, accepted: boolean, events: number) => void;
 
 /** Options of {@linkcode FanOut}. */
 export interface FanOutOptions {
@@ -85,11 +80,10 @@ export class FanOut {
   #writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
     const observe = this.#onWrite;
     if (!observe) return sink.write(events).catch((error) => this.#unavailable(sink, error));
-    const started = performance.now();
     return sink.write(events).then(
-      () => observe(sink.name, true, events.length, (performance.now() - started) / 1000),
+      () => observe(sink.name, true, events.length),
       (error) => {
-        observe(sink.name, false, events.length, (performance.now() - started) / 1000);
+        observe(sink.name, false, events.length);
         this.#unavailable(sink, error);
       },
     );

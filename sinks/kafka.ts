@@ -243,6 +243,7 @@ export async function createKafkaSink(
       topic,
       messages,
     }));
+    const started = performance.now();
     try {
       await producer.sendBatch({
         topicMessages,
@@ -252,7 +253,7 @@ export async function createKafkaSink(
       });
       stats.batches++;
       stats.events += events;
-      metrics.flushed("kafka", events);
+      metrics.flushed("kafka", events, (performance.now() - started) / 1000);
       for (const p of batch) p.resolve();
     } catch (error) {
       const failure = new SinkUnavailableError(`Kafka did not ack: ${(error as Error).message}`, {

@@ -176,6 +176,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       openedAt: Date.now(),
       commit: new GroupCommit(async (items) => {
         const bytes = encoder.encode(items.map((i) => i.text).join(""));
+        const started = performance.now();
         try {
           await writeAll(file, bytes);
           await file.syncData();
@@ -192,7 +193,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           segment.bytes += item.text.length;
           events += item.rows.length;
         }
-        metrics.flushed("parquet", events);
+        metrics.flushed("parquet", events, (performance.now() - started) / 1000);
       }, { maxPendingBytes: opts.max_pending_bytes }),
     };
     return segment;

@@ -45,10 +45,12 @@ export function createStdoutSink(
   const encoder = new TextEncoder();
   let broken: unknown = null;
   const commit = new GroupCommit<{ text: string; events: number }>(async (items) => {
+    const started = performance.now();
     try {
       await writeAll(out, encoder.encode(items.map((i) => i.text).join("")));
       broken = null;
-      metrics.flushed("stdout", items.reduce((n, i) => n + i.events, 0));
+      const events = items.reduce((n, i) => n + i.events, 0);
+      metrics.flushed("stdout", events, (performance.now() - started) / 1000);
     } catch (error) {
       broken = error;
       metrics.error("stdout", "write");

@@ -249,6 +249,10 @@ Deno.test({
           );
           assert.ok(value(/herald_sink_errors_total\{sink="kafka",kind="connect"\} (\d+)/) >= 1);
           assert.ok(
+            value(/herald_sink_flush_seconds_count\{sink="kafka"\} (\d+)/) >= 1,
+            "Produce round trips are timed",
+          );
+          assert.ok(
             unavailable.every((r) => r.retryAfter !== null),
             "every 503 carries Retry-After",
           );
