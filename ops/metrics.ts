@@ -9,7 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { WriteObserver } from "../sinks/fan_out.ts";
-import type { Sink } from "../sinks/mod.ts";
+import type { Sink, SinkLoad } from "../sinks/mod.ts";
 
 /** What a sink reports besides its queue, which is read at scrape time. */
 export interface SinkMetrics {
@@ -159,26 +159,30 @@ export class Metrics implements SinkMetrics {
     for (const outcome of ["applied", "rejected"]) this.configReloads.inc({ outcome }, 0);
     const sinks = () => this.#sinks();
     const loads = () => sinks().flatMap((s) => (s.load ? [[s.name, s.load()] as const] : []));
-    new Gauge({
-      name: "herald_sink_queue_depth",
-      help: "Work waiting in each sink's queue, in the unit of herald_sink_queue_limit.",
-      labelNames: ["sink", "unit"] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [sink, load] of loads()) this.set({ sink, unit: load.unit }, load.queued);
-      },
-    });
-    new Gauge({
-      name: "herald_sink_queue_limit",
-      help: "Queue depth past which a sink answers 503.",
-      labelNames: ["sink", "unit"] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [sink, load] of loads()) this.set({ sink, unit: load.unit }, load.limit);
-      },
-    });
+    const queueGauges: [string, string, (load: SinkLoad) => number][] = [
+      [
+        "herald_sink_queue_depth",
+        "Work waiting in each sink's queue, in the unit of herald_sink_queue_limit.",
+        (load) => load.queued,
+      ],
+      [
+        "herald_sink_queue_limit",
+        "Queue depth past which a sink answers 503.",
+        (load) => load.limit,
+      ],
+    ];
+    for (const [name, help, value] of queueGauges) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["sink", "unit"] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [sink, load] of loads()) this.set({ sink, unit: load.unit }, value(load));
+        },
+      });
+    }
     new Gauge({
       name: "herald_sink_up",
       help: "1 when the sink's last health check passed, else 0.",

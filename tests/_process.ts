@@ -1,6 +1,6 @@
 /** Runs `main.ts` as a real process, the way `deno task serve` does. */
 
-import { taskArgs } from "../tools/drill/herald.ts";
+import { type Herald, spawnHerald, taskArgs } from "../tools/drill/herald.ts";
 
 /**
  * The arguments after `deno` of a deno.json task (`run <permissions> file`),
@@ -11,27 +11,10 @@ export { taskArgs };
 
 const SERVE_ARGS = taskArgs("serve");
 
-/** A running Herald process. */
-export interface HeraldProcess {
-  url: string;
+/** A running Herald process, with its lake folder. */
+export interface HeraldProcess extends Herald {
   /** The lake folder (a fresh temp folder unless HERALD_LAKE was given). */
   lake: string;
-  port: number;
-  child: Deno.ChildProcess;
-  /** Everything read from stdout so far (the event stream). */
-  stdout(): string;
-  stderr(): string;
-  /** Starts draining stdout; call it late to simulate a slow reader. */
-  readStdout(): void;
-  /** Sends `signal` and waits for exit. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
-}
-
-function collect(
-  stream: ReadableStream<Uint8Array>,
-  onText: (text: string) => void,
-): Promise<void> {
-  return stream.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: onText }));
 }
 
 /** Spawns Herald with `args` on a free port; resolves once it logged "listening". */
@@ -40,51 +23,13 @@ export async function startHerald(
   options: { env?: Record<string, string>; readStdout?: boolean } = {},
 ): Promise<HeraldProcess> {
   const lake = await Deno.makeTempDir({ prefix: "herald-lake-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...SERVE_ARGS, "--port", "0", ...args],
-    env: { NO_COLOR: "1", HERALD_LAKE: lake, ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  let err = "";
-  let reading: Promise<void> | null = null;
-  const readStdout = () => {
-    reading ??= collect(child.stdout, (t) => (out += t));
-  };
-  if (options.readStdout !== false) readStdout();
-  let onListening!: (port: number) => void;
-  const listening = new Promise<number>((r) => (onListening = r));
-  const stderrDone = collect(child.stderr, (t) => {
-    err += t;
-    const match = err.match(/"port":(\d+),[^\n]*"msg":"listening"/);
-    if (match) onListening(Number(match[1]));
+  const herald = await spawnHerald({
+    args,
+    env: { HERALD_LAKE: lake, ...options.env },
+    keepStdout: true,
+    readStdout: options.readStdout,
   });
-  const port = await Promise.race([
-    listening,
-    child.status.then((s) => {
-      throw new Error(`Herald exited with ${s.code} before listening:\n${err}`);
-    }),
-  ]);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    lake: options.env?.HERALD_LAKE ?? lake,
-    port,
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    readStdout,
-    async stop(signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      readStdout();
-      const status = await child.status;
-      await Promise.all([reading, stderrDone]);
-      return status;
-    },
-  };
+  return { ...herald, lake: options.env?.HERALD_LAKE ?? lake };
 }
 
 /** Runs Herald expecting it to exit by itself; returns its exit code and stderr. */

@@ -1,6 +1,6 @@
 /**
- * Herald as a real process for the drills, run exactly as `deno task serve`
- * runs it, with its stdout (the event stream) always drained.
+ * Herald as a real process, run exactly as `deno task serve` runs it: for
+ * the drills, and (through tests/_process.ts) for the process tests.
  *
  * @module
  */
@@ -38,43 +38,41 @@ export async function drillConfig(
 /** A running Herald. */
 export interface Herald {
   url: string;
+  port: number;
   pid: number;
   child: Deno.ChildProcess;
-  /** Everything read from stdout so far. */
+  /** Everything read from stdout so far (kept only with `keepStdout`). */
   stdout(): string;
   stderr(): string;
+  /** Starts reading stdout if it was held back (`readStdout: false`). */
+  readStdout(): void;
   /** Sends `signal` and waits for the exit and the end of both streams. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** The exit status, once exited. */
   status: Promise<Deno.CommandStatus>;
 }
 
-/** Options of {@linkcode startHerald}. */
-export interface HeraldOptions {
-  config: string;
-  sinks: string;
-  lake: string;
-  brokers?: string;
-  /** Keep stdout's text (the sigterm drill parses it); otherwise it is read and dropped. */
+/** Options of {@linkcode spawnHerald}. */
+export interface SpawnOptions {
+  /** Arguments after `main.ts`; `--port 0` is always given first. */
+  args: string[];
+  env?: Record<string, string>;
+  /** Keep stdout's text (the event stream); otherwise it is read and dropped. */
   keepStdout?: boolean;
+  /** false: leave stdout unread until `readStdout()`, as a slow pipe reader would. */
+  readStdout?: boolean;
 }
 
-/** Spawns Herald on a free port; resolves once it logged "listening". */
-export async function startHerald(options: HeraldOptions): Promise<Herald> {
-  const env: Record<string, string> = { NO_COLOR: "1", HERALD_LAKE: options.lake };
-  if (options.brokers) env.KAFKA_BROKERS = options.brokers;
+/**
+ * Spawns Herald exactly as `deno task serve` runs it, on a free port;
+ * resolves once it logged "listening" (rejects, after killing it, when it
+ * exits first or is not listening within 60 s).
+ */
+export async function spawnHerald(options: SpawnOptions): Promise<Herald> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...taskArgs("serve"),
-      "--port",
-      "0",
-      "--config",
-      options.config,
-      "--sinks",
-      options.sinks,
-    ],
+    args: [...taskArgs("serve"), "--port", "0", ...options.args],
     cwd: ROOT,
-    env,
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -84,9 +82,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
   const decode = (stream: ReadableStream<Uint8Array>, onText: (t: string) => void) =>
     stream.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: onText }))
       .catch(() => {});
-  const stdoutDone = decode(child.stdout, (t) => {
-    if (options.keepStdout) out += t;
-  });
+  let stdoutDone: Promise<void> | null = null;
+  const readStdout = () => {
+    stdoutDone ??= decode(child.stdout, (t) => {
+      if (options.keepStdout) out += t;
+    });
+  };
+  if (options.readStdout !== false) readStdout();
   let onListening!: (port: number) => void;
   const listening = new Promise<number>((r) => (onListening = r));
   const stderrDone = decode(child.stderr, (t) => {
@@ -118,20 +120,45 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
   }).finally(() => clearTimeout(timer));
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     pid: child.pid,
     child,
     stdout: () => out,
     stderr: () => err,
+    readStdout,
     status,
     async stop(signal = "SIGTERM") {
       try {
         child.kill(signal);
       } catch { /* already gone */ }
+      readStdout();
       const s = await status;
       await Promise.all([stdoutDone, stderrDone]);
       return s;
     },
   };
+}
+
+/** Options of {@linkcode startHerald}. */
+export interface HeraldOptions {
+  config: string;
+  sinks: string;
+  lake: string;
+  brokers?: string;
+  /** Keep stdout's text (the sigterm drill parses it); otherwise it is read and dropped. */
+  keepStdout?: boolean;
+}
+
+/** Spawns Herald for a drill: its config, sinks, lake and broker. */
+export function startHerald(options: HeraldOptions): Promise<Herald> {
+  return spawnHerald({
+    args: ["--config", options.config, "--sinks", options.sinks],
+    env: {
+      HERALD_LAKE: options.lake,
+      ...(options.brokers ? { KAFKA_BROKERS: options.brokers } : {}),
+    },
+    keepStdout: options.keepStdout,
+  });
 }
 
 /** Resident memory of `pid` in bytes (`VmRSS` of /proc), or null when unknown. */
