@@ -140,7 +140,10 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   const sealed: Segment[] = [];
   let rolling: Promise<void> = Promise.resolve();
   let rollQueued = false;
-  let lastError: string | null = null;
+  // Health has two parts that recover apart: the log (cleared by the next
+  // write that reaches the disk) and the files (cleared by the next roll).
+  let logError: string | null = null;
+  let rollError: string | null = null;
   let filesWritten = 0;
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>
@@ -181,11 +184,12 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           await writeAll(file, bytes);
           await file.syncData();
           segment.durable += bytes.length;
+          logError = null;
         } catch (error) {
           metrics.error("parquet", "log_write");
-          lastError = `Cannot write the log: ${(error as Error).message}`;
+          logError = `Cannot write the log: ${(error as Error).message}`;
           await cutBack(segment);
-          throw new SinkUnavailableError(lastError, { cause: error });
+          throw new SinkUnavailableError(logError, { cause: error });
         }
         let events = 0;
         for (const item of items) {
@@ -232,8 +236,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
         } catch (error) {
           // Keep logging to the old segment; the next roll tries again.
           metrics.error("parquet", "roll");
-          lastError = `Cannot open a log segment: ${(error as Error).message}`;
-          logger.error({ err: lastError }, "roll failed; the next roll retries");
+          rollError = `Cannot open a log segment: ${(error as Error).message}`;
+          logger.error({ err: rollError }, "roll failed; the next roll retries");
           return;
         }
       }
@@ -256,12 +260,12 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
         await retire(segment.id, segment.path, segment.rows);
         sealed.shift();
       }
-      lastError = null;
+      rollError = null;
     } catch (error) {
       metrics.error("parquet", "roll");
-      lastError = `Cannot write Parquet files: ${(error as Error).message}`;
+      rollError = `Cannot write Parquet files: ${(error as Error).message}`;
       logger.error(
-        { err: lastError },
+        { err: rollError },
         "roll failed; the log keeps the events and the next roll retries",
       );
     }
@@ -297,7 +301,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     async write(events) {
       const segment = current;
       if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
-      if (segment.broken) throw new SinkUnavailableError(lastError ?? "The log cannot be written");
+      if (segment.broken) throw new SinkUnavailableError(logError ?? "The log cannot be written");
       const buffered = bufferedEvents();
       if (buffered >= opts.max_buffered_events) {
         throw new SinkUnavailableError(
@@ -317,11 +321,12 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       parquetEncoder.close();
       logger.info({ files: filesWritten }, "parquet sink closed");
       if (sealed.length > 0) {
-        throw new Error(`${sealed.length} log segment(s) not yet in Parquet: ${lastError}`);
+        throw new Error(`${sealed.length} log segment(s) not yet in Parquet: ${rollError}`);
       }
     },
     health(): Promise<Health> {
-      const error = lastError ?? (current?.broken ? "The log cannot be written" : null);
+      const error = logError ?? rollError ??
+        (current?.broken ? "The log cannot be written" : null);
       return Promise.resolve(error ? { ok: false, detail: error } : { ok: true });
     },
     load() {
