@@ -524,6 +524,18 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
     whileFull.unreadable.length === 0,
     `while full, unreadable Parquet files: ${whileFull.unreadable.join("; ")}`,
   );
+  const ready = await fetch(`${herald.url}/readyz`);
+  const readiness = await ready.json();
+  run.check(ready.status === 503, `/readyz answered ${ready.status} while the lake was full`);
+  run.check(
+    /Cannot write/.test(readiness.sinks?.parquet?.detail ?? ""),
+    `/readyz does not name the full lake: ${JSON.stringify(readiness.sinks?.parquet)}`,
+  );
+  const metrics = await (await fetch(`${herald.url}/metrics`)).text();
+  const logErrors = Number(
+    metrics.match(/herald_sink_errors_total\{sink="parquet",kind="log_write"\} (\d+)/)?.[1] ?? 0,
+  );
+  run.check(logErrors > 0, "herald_sink_errors_total counted no log_write error while full");
   const fullOutcomes = load.outcomes.filter((o) => o.sentAt > fullAt);
   const fullCounts = countOutcomes(fullOutcomes);
   run.check(fullCounts.other === 0, `${fullCounts.other} answers other than 2xx/503 while full`);
@@ -536,6 +548,7 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
   );
   const recoveredAt = Date.now();
   run.check(recovered, "no 2xx within 30 s of freeing space (without restarting Herald)");
+  run.check(await waitReady(herald.url, 5000), "/readyz not 200 within 5 s of the first 2xx");
   let replayed = "";
   if (crash) {
     // Kill at once, while the segment that met the full disk is still the log.
@@ -560,6 +573,7 @@ async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
   await run.stopClean();
   run.notes.push(
     `full after ${seconds(fullAt - run.started)}: ${fullCounts.unavailable} 503 while full, ` +
+      `${logErrors} log write errors counted, ` +
       `${whileFull.tmpFiles} tmp files; 2xx ${seconds(recoveredAt - freedAt)} after freeing${
         crash ? `; kill -9 after recovery${replayed}` : ""
       }`,
