@@ -61,9 +61,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 let reloads = 0;
-// Let SIGHUP wait until the first config serves; from then on it reloads.
+// A SIGHUP before the first config serves is ignored; from then on it reloads.
+// (Windows has no SIGHUP: there, --watch is the way to reload.)
 let requestReload: (reason: string) => void = () => {};
-Deno.addSignalListener("SIGHUP", () => requestReload("SIGHUP"));
+if (Deno.build.os !== "windows") {
+  Deno.addSignalListener("SIGHUP", () => requestReload("SIGHUP"));
+}
 
 /** Loads the config file with the flags and env applied; startup and reloads share it. */
 async function load(): Promise<LoadResult> {
