@@ -254,3 +254,20 @@ Deno.test("buildApp() refuses one event over max_event_bytes, in a batch or alon
   assert.equal(get.status, 413);
   assert.equal(sink.events.length, 1, "only the small batch item was written");
 });
+
+Deno.test("a 503 logs one line with the request id; client errors and successes log none", async () => {
+  const { app, sink, logLines } = appWithMemorySink(await shippedConfig());
+  assert.equal((await app.request("/purchase_a_sword")).status, 200);
+  assert.equal((await app.request("/purchase_a_sword?sword_type=huge")).status, 400);
+  assert.equal((await app.request("/nowhere")).status, 404);
+  assert.deepEqual(logLines, []);
+  sink.failWith = "broker down";
+  const res = await app.request("/purchase_a_sword");
+  assert.equal(res.status, 503);
+  assert.equal(logLines.length, 1);
+  const line = JSON.parse(logLines[0]!);
+  assert.equal(line.request_id, res.headers.get("x-request-id"));
+  assert.equal(line.msg, "event not accepted");
+  assert.match(line.err, /broker down/);
+  assert.equal(line.level, 40);
+});
