@@ -23,6 +23,7 @@ Deno.test("docker-compose.yml wires Herald to that broker with KAFKA_BROKERS", (
   assert.deepEqual(herald.command, ["task", "serve"]);
   assert.ok(herald.ports.includes("5000:5000"));
   assert.equal(herald.depends_on.kafka.condition, "service_healthy");
+  assert.match(herald.healthcheck.test.join(" "), /fetch\('http:\/\/127\.0\.0\.1:5000\/readyz'\)/);
   const denoVersion = ciDenoVersion();
   assert.equal(herald.image, `denoland/deno:${denoVersion}`, "the same Deno as CI");
 });
@@ -34,6 +35,7 @@ Deno.test("docker-compose.yml runs the lander as the lake's only writer", () => 
   assert.equal(lander.environment.HERALD_LAKE, "/app/lake");
   assert.ok(!herald.environment.HERALD_SINKS.split(",").includes("parquet"), "one writer per lake");
   assert.equal(lander.image, herald.image);
+  assert.equal(lander.depends_on.herald.condition, "service_healthy", "topics exist by then");
 });
 
 function ciDenoVersion(): string {
