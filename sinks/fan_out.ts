@@ -151,9 +151,10 @@ export class FanOut {
 
   /** Hands a reloaded config to every sink that needs it; resolves when all have adopted it. */
   async reconfigure(config: GatewayConfig): Promise<void> {
+    await Promise.all(this.sinks.map((sink) => sink.reconfigure?.(config)));
+    // Only once every sink took the config: a rejected reload changes nothing here.
     this.timeoutMs = config.server.ack_timeout_ms;
     this.readyQueueRatio = config.server.ready_queue_ratio;
-    await Promise.all(this.sinks.map((sink) => sink.reconfigure?.(config)));
   }
 
   /** Closes every sink, even when one of them fails; rethrows the first failure. */
