@@ -141,7 +141,7 @@ const reload = createReloader({
     reloads++;
   },
   logger,
-  count: (outcome) => metrics.configReloads.inc({ outcome }),
+  count: (outcome) => metrics.reloaded(outcome),
 });
 requestReload = (reason) => void reload(reason);
 const watcher = flags.watch

@@ -155,8 +155,15 @@ export class Metrics implements SinkMetrics {
     registers: [this.registry],
   });
 
+  readonly lastReloadOk = new Gauge({
+    name: "herald_config_last_reload_successful",
+    help: "1 when the last config reload was applied (or none was tried), 0 when it was rejected.",
+    registers: [this.registry],
+  });
+
   constructor() {
     for (const outcome of ["applied", "rejected"]) this.configReloads.inc({ outcome }, 0);
+    this.lastReloadOk.set(1);
     const sinks = () => this.#sinks();
     const loads = () => sinks().flatMap((s) => (s.load ? [[s.name, s.load()] as const] : []));
     const queueGauges: [string, string, (load: SinkLoad) => number][] = [
@@ -231,6 +238,12 @@ export class Metrics implements SinkMetrics {
 
   error(sink: string, kind: string): void {
     this.sinkErrors.inc({ sink, kind });
+  }
+
+  /** Counts a config reload and remembers whether the last one was applied. */
+  reloaded(outcome: "applied" | "rejected"): void {
+    this.configReloads.inc({ outcome });
+    this.lastReloadOk.set(outcome === "applied" ? 1 : 0);
   }
 
   fileWritten(sink: string): void {

@@ -194,9 +194,20 @@ Deno.test("SIGHUP reloads: new actions serve at once, requests in flight finish 
       "Blade Forged!\n",
     ]);
 
-    const metrics = await (await fetch(`${herald.url}/metrics`)).text();
+    let metrics = await (await fetch(`${herald.url}/metrics`)).text();
     assert.match(metrics, /herald_config_reloads_total\{outcome="applied"\} 1/);
     assert.match(metrics, /herald_config_reloads_total\{outcome="rejected"\} 1/);
+    assert.match(metrics, /herald_config_last_reload_successful 0/);
+
+    // Fixing the file and reloading again clears the alarm.
+    await Deno.writeTextFile(
+      path,
+      (await Deno.readTextFile(path)).replaceAll("type: integer", "type: int"),
+    );
+    herald.child.kill("SIGHUP");
+    await logged(herald, '"msg":"config reloaded"', 2);
+    metrics = await (await fetch(`${herald.url}/metrics`)).text();
+    assert.match(metrics, /herald_config_last_reload_successful 1/);
   } finally {
     const status = await herald.stop();
     assert.equal(status.code, 0, herald.stderr());
