@@ -249,6 +249,12 @@ Deno.test("--watch reloads when the file changes; a restart-only change is repor
       "Blade Forged!\n",
     ]);
     assert.match(herald.stdout(), /"action":"forge_a_blade"/);
+
+    // Written in place (no rename), as `>>` or some editors do.
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, `${text}  - { name: smith_a_hammer }\n`);
+    await logged(herald, '"msg":"config reloaded"', 2);
+    assert.deepEqual(await get(herald, "/smith_a_hammer"), [200, "OK\n"]);
   } finally {
     await herald.stop();
   }
