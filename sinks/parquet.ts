@@ -159,13 +159,19 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       filesWritten++;
       metrics.fileWritten("parquet");
     }
-    await Deno.remove(path);
+    // Already gone if someone deleted the lake under a running Herald: the
+    // files above were written from memory all the same.
+    await Deno.remove(path).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
     await syncDir(walDir);
   }
 
   async function openSegment(): Promise<Segment> {
     const id = `${String(Date.now()).padStart(13, "0")}-${String(++seq).padStart(6, "0")}`;
     const path = `${walDir}/${id}.wal`;
+    // Again at every roll: a lake folder deleted under a running Herald comes back.
+    await Deno.mkdir(walDir, { recursive: true });
     const file = await Deno.open(path, { write: true, create: true, append: true });
     await syncDir(walDir);
     const segment: Segment = {

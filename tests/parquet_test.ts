@@ -245,3 +245,24 @@ Deno.test("shipped config: the lake is the default sink list with stdout", async
   const config = await shippedConfig();
   assert.deepEqual(config.sinks, ["stdout", "parquet"]);
 });
+
+Deno.test("createParquetSink() recreates a lake folder deleted under it, and loses nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = configFrom(TEST_CONFIG);
+  const opts = { ...(config.sinkOptions.parquet as ParquetOptions), dir, roll_rows: 5 };
+  const sink = await createParquetSink(opts, { config, logger: silent });
+  for (let i = 0; i < 3; i++) await sink.write([event(i, "buy", 10, { item: "sword" })]);
+  await Deno.remove(dir, { recursive: true });
+  // Past roll_rows: the roll must open a new log segment in a folder that is gone.
+  for (let i = 3; i < 12; i++) await sink.write([event(i, "buy", 10, { item: "sword" })]);
+  assert.equal((await sink.health()).ok, true, JSON.stringify(await sink.health()));
+  await sink.close();
+  const db = await openLake(dir);
+  try {
+    const { rows } = await db.run("select count(*), count(distinct event_id) from purchases");
+    assert.deepEqual(rows[0]!.map(Number), [12, 12]);
+  } finally {
+    db.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
