@@ -184,6 +184,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       broken: false,
       openedAt: Date.now(),
       commit: new GroupCommit(async (items) => {
+        // Writes queued before the segment broke must not land after its torn tail.
+        if (segment.broken) throw new SinkUnavailableError(logError ?? "The log cannot be written");
         const bytes = encoder.encode(items.map((i) => i.text).join(""));
         const started = performance.now();
         try {
@@ -241,9 +243,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           current = await openSegment();
         } catch (error) {
           // Keep logging to the old segment; the next roll tries again.
-          metrics.error("parquet", "roll");
-          rollError = `Cannot open a log segment: ${(error as Error).message}`;
-          logger.error({ err: rollError }, "roll failed; the next roll retries");
+          rollFailed("Cannot open a log segment", error, "roll failed; the next roll retries");
           return;
         }
       }
@@ -268,13 +268,18 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       }
       rollError = null;
     } catch (error) {
-      metrics.error("parquet", "roll");
-      rollError = `Cannot write Parquet files: ${(error as Error).message}`;
-      logger.error(
-        { err: rollError },
+      rollFailed(
+        "Cannot write Parquet files",
+        error,
         "roll failed; the log keeps the events and the next roll retries",
       );
     }
+  }
+
+  function rollFailed(problem: string, error: unknown, msg: string): void {
+    metrics.error("parquet", "roll");
+    rollError = `${problem}: ${(error as Error).message}`;
+    logger.error({ err: rollError }, msg);
   }
 
   // Replay what a crash left behind, oldest first.
@@ -307,7 +312,6 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     async write(events) {
       const segment = current;
       if (!segment) throw new SinkUnavailableError("The Parquet sink is closed");
-      if (segment.broken) throw new SinkUnavailableError(logError ?? "The log cannot be written");
       const buffered = bufferedEvents();
       if (buffered >= opts.max_buffered_events) {
         throw new SinkUnavailableError(
@@ -331,8 +335,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       }
     },
     health(): Promise<Health> {
-      const error = logError ?? rollError ??
-        (current?.broken ? "The log cannot be written" : null);
+      // A broken segment keeps logError: no write to it can succeed and clear it.
+      const error = logError ?? rollError;
       return Promise.resolve(error ? { ok: false, detail: error } : { ok: true });
     },
     load() {
