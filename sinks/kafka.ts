@@ -162,9 +162,26 @@ export async function createKafkaSink(
         logger.info({ brokers: opts.brokers, topics }, "kafka connected");
       }
     } catch (error) {
-      metrics.error("kafka", "connect");
-      markDown(error);
+      connectionFailed(error);
     }
+  }
+
+  function connectionFailed(error: unknown): void {
+    metrics.error("kafka", "connect");
+    markDown(error);
+  }
+
+  /**
+   * Why writes are refused now, or null. A hung broker (stopped, partitioned)
+   * keeps its socket open, so a Produce request unanswered past `timeout_ms`
+   * counts as down: clients get 503 at once instead of waiting for the ack timeout.
+   */
+  function unavailable(): string | null {
+    if (state !== "up") return `Kafka is unavailable: ${lastError}`;
+    const stalled = stalledMs();
+    return stalled > opts.timeout_ms
+      ? `Kafka has not acked a Produce request for ${stalled} ms`
+      : null;
   }
 
   async function ensureTopics(): Promise<void> {
@@ -294,17 +311,8 @@ export async function createKafkaSink(
   return {
     name: "kafka",
     write(events) {
-      if (state !== "up") {
-        return Promise.reject(new SinkUnavailableError(`Kafka is unavailable: ${lastError}`));
-      }
-      // A hung broker (stopped, partitioned) keeps the socket open: refuse at
-      // once instead of letting every client wait for the ack timeout.
-      const stalled = stalledMs();
-      if (stalled > opts.timeout_ms) {
-        return Promise.reject(
-          new SinkUnavailableError(`Kafka has not acked a Produce request for ${stalled} ms`),
-        );
-      }
+      const refused = unavailable();
+      if (refused) return Promise.reject(new SinkUnavailableError(refused));
       if (queuedEvents + events.length > opts.max_pending_events) {
         return Promise.reject(
           new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
@@ -344,16 +352,8 @@ export async function createKafkaSink(
       logger.info({ ...stats }, "kafka sink closed");
     },
     health(): Promise<Health> {
-      const stalled = stalledMs();
-      if (state === "up" && stalled > opts.timeout_ms) {
-        return Promise.resolve({
-          ok: false,
-          detail: `Kafka has not acked a Produce request for ${stalled} ms`,
-        });
-      }
-      return Promise.resolve(
-        state === "up" ? { ok: true } : { ok: false, detail: `Kafka is unavailable: ${lastError}` },
-      );
+      const refused = unavailable();
+      return Promise.resolve(refused ? { ok: false, detail: refused } : { ok: true });
     },
     stats: () => ({ ...stats }),
     load: () => ({ queued: queuedEvents, limit: opts.max_pending_events, unit: "events" }),
@@ -362,12 +362,7 @@ export async function createKafkaSink(
       if (next.every((t) => topics.includes(t))) return;
       topics = [...new Set([...topics, ...next])];
       // While Kafka is down, the next connection creates them.
-      if (state === "up") {
-        await ensureTopics().catch((error) => {
-          metrics.error("kafka", "connect");
-          markDown(error);
-        });
-      }
+      if (state === "up") await ensureTopics().catch(connectionFailed);
     },
   };
 }
