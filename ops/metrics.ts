@@ -97,7 +97,7 @@ export class Tally<A extends string, B extends string> {
 /** Every metric Herald exposes, in one registry. */
 export class Metrics implements SinkMetrics {
   readonly registry = new Registry();
-  #sinks: () => readonly Sink[] = () => [];
+  #sinks: readonly Sink[] = [];
 
   /** Label values: action, status. */
   readonly requests = new Tally(
@@ -164,7 +164,7 @@ export class Metrics implements SinkMetrics {
   constructor() {
     for (const outcome of ["applied", "rejected"]) this.configReloads.inc({ outcome }, 0);
     this.lastReloadOk.set(1);
-    const sinks = () => this.#sinks();
+    const sinks = () => this.#sinks;
     const loads = () => sinks().flatMap((s) => (s.load ? [[s.name, s.load()] as const] : []));
     const queueGauges: [string, string, (load: SinkLoad) => number][] = [
       [
@@ -220,7 +220,7 @@ export class Metrics implements SinkMetrics {
 
   /** Tells the scrape which sinks to read queues and health from; zeroes their counters. */
   watchSinks(sinks: readonly Sink[]): void {
-    this.#sinks = () => sinks;
+    this.#sinks = sinks;
     for (const { name: sink } of sinks) {
       for (const outcome of ["accepted", "rejected"]) this.sinkEvents.add(sink, outcome, 0);
     }

@@ -45,7 +45,7 @@ export class FanOut {
   /** How long every sink has to confirm a write. */
   timeoutMs: number;
   readyQueueRatio: number;
-  #onWrite: WriteObserver | undefined;
+  #onWrite: WriteObserver;
   // One sweep over pending writes instead of a timer per request: creating and
   // clearing a timer per event showed up in profiles of the hot path.
   #pending = new Set<Pending>();
@@ -55,7 +55,7 @@ export class FanOut {
     this.sinks = sinks;
     this.timeoutMs = options.timeoutMs;
     this.readyQueueRatio = options.readyQueueRatio ?? 1;
-    this.#onWrite = options.onWrite;
+    this.#onWrite = options.onWrite ?? (() => {});
   }
 
   /** Resolves when every sink has the events; rejects with `SinkUnavailableError` otherwise. */
@@ -78,22 +78,16 @@ export class FanOut {
   }
 
   #writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
-    const observe = this.#onWrite;
-    if (!observe) return sink.write(events).catch((error) => this.#unavailable(sink, error));
     return sink.write(events).then(
-      () => observe(sink.name, true, events.length),
+      () => this.#onWrite(sink.name, true, events.length),
       (error) => {
-        observe(sink.name, false, events.length);
-        this.#unavailable(sink, error);
+        this.#onWrite(sink.name, false, events.length);
+        // Any failure is SinkUnavailableError, so the client gets 503.
+        throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
+          `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
+          { cause: error },
+        );
       },
-    );
-  }
-
-  /** Rethrows a sink's failure as `SinkUnavailableError`, so the client gets 503. */
-  #unavailable(sink: Sink, error: unknown): never {
-    throw error instanceof SinkUnavailableError ? error : new SinkUnavailableError(
-      `Sink "${sink.name}" failed: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
     );
   }
 
