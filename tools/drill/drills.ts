@@ -115,6 +115,13 @@ class Run {
     return herald;
   }
 
+  /** {@linkcode start}, then waits until `/readyz` answers 200 (throws if it never does). */
+  async startReady(sinks: string, options: { keepStdout?: boolean } = {}): Promise<Herald> {
+    const herald = await this.start(sinks, options);
+    if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
+    return herald;
+  }
+
   /** Samples the current Herald's RSS every 200 ms. */
   sampleRss(): void {
     this.#rssTimer = setInterval(async () => {
@@ -303,8 +310,7 @@ export const brokerKill9: Drill = (ctx) =>
   drill("broker-kill9", ctx, async (run) => {
     await run.setup();
     const shared = await ctx.broker();
-    const herald = await run.start("kafka,parquet");
-    if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
+    const herald = await run.startReady("kafka,parquet");
     const load = startLoad({ prefix: "broker-kill9", url: () => herald.url });
     const phaseMs = Math.max(1500, (ctx.seconds * 1000) / 2);
     await sleep(phaseMs);
@@ -354,8 +360,7 @@ export const brokerStop: Drill = (ctx) =>
   drill("broker-stop", ctx, async (run) => {
     await run.setup();
     const shared = await ctx.broker();
-    const herald = await run.start("kafka,parquet");
-    if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
+    const herald = await run.startReady("kafka,parquet");
     run.sampleRss();
     const load = startLoad({ prefix: "broker-stop", url: () => herald.url });
     const ack = run.ackTimeoutMs;
@@ -502,8 +507,7 @@ function diskFull(name: string, crash: boolean): Drill {
 
 async function diskFullBody(run: Run, crash: boolean): Promise<DrillResult> {
   const sinks = "kafka,parquet";
-  let herald = await run.start(sinks);
-  if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
+  let herald = await run.startReady(sinks);
   const load = startLoad({
     prefix: run.name,
     url: () => run.herald?.url ?? null,
@@ -608,8 +612,7 @@ export const diskFullCrashDrill: Drill = diskFull("disk-full-kill9", true);
 export const sigterm: Drill = (ctx) =>
   drill("sigterm", ctx, async (run) => {
     await run.setup();
-    const herald = await run.start("stdout,kafka,parquet", { keepStdout: true });
-    if (!(await waitReady(herald.url))) throw new Error("Herald never became ready");
+    const herald = await run.startReady("stdout,kafka,parquet", { keepStdout: true });
     const load = startLoad({ prefix: "sigterm", url: () => herald.url });
     await sleep(Math.max(1500, ctx.seconds * 1000));
     const { code, ms } = await run.stopClean();
