@@ -57,3 +57,22 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The value of one sample of Prometheus exposition text, or undefined when absent. */
+export function sample(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const match = line.match(/^([a-z_]+)(?:\{(.*)\})? (\S+)$/);
+    if (!match || match[1] !== name) continue;
+    const have = match[2]?.split(",") ?? [];
+    if (wanted.length === have.length && wanted.every((w) => have.includes(w))) {
+      return Number(match[3]);
+    }
+  }
+  return undefined;
+}

@@ -5,29 +5,10 @@ import { createKafkaSink, type KafkaOptions } from "../sinks/kafka.ts";
 import { createParquetSink, type ParquetOptions } from "../sinks/parquet.ts";
 import { createStdoutSink } from "../sinks/stdout.ts";
 import { openLake } from "../tools/query.ts";
-import { appWithMemorySink, configFrom, shippedConfig } from "./_helpers.ts";
+import { appWithMemorySink, configFrom, sample, shippedConfig } from "./_helpers.ts";
 import { startHerald } from "./_process.ts";
 
 const silent = pino({ level: "silent" });
-
-/** The value of one sample of the exposition text, or undefined when absent. */
-function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const match = line.match(/^([a-z_]+)(?:\{(.*)\})? (\S+)$/);
-    if (!match || match[1] !== name) continue;
-    const have = match[2]?.split(",") ?? [];
-    if (wanted.length === have.length && wanted.every((w) => have.includes(w))) {
-      return Number(match[3]);
-    }
-  }
-  return undefined;
-}
 
 async function scrape(app: { request(path: string): Response | Promise<Response> }) {
   const res = await app.request("/metrics");
