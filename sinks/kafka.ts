@@ -1,20 +1,34 @@
 /**
- * The Kafka sink (kafkajs): events from many HTTP requests are batched into
- * one Produce request. At most `max_in_flight` requests are in flight; events
- * arriving meanwhile form the next batch (bounded by `max_batch_events` and
- * `max_batch_bytes`), and `linger_ms` can hold a batch back for more,
- * sent with `acks: -1`, and each write resolves only when the broker acked its
- * batch. While the broker is unreachable the sink fails writes at once (503)
- * and probes the broker in the background; it recovers without a restart.
+ * The Kafka sink (@platformatic/kafka): an idempotent producer with
+ * `acks: -1`, so a retry after a lost answer or a leader change never writes
+ * an event twice.
+ *
+ * Events are routed to a topic partition when they arrive (murmur2 of the
+ * key, as Kafka's Java client does) and queue in that partition's *lane*.
+ * Each lane has at most one Produce request in flight, which keeps its
+ * sequence numbers in order; lanes of different partitions are sent in
+ * parallel (at most `max_in_flight` at once). While a lane's request is in
+ * flight, the events arriving for it form its next batch: group commit across
+ * HTTP requests, bounded by `max_batch_events` and `max_batch_bytes`;
+ * `linger_ms` can hold a batch back for more. A write resolves only when every
+ * partition it touched has acked it.
+ *
+ * The client retries a failed Produce request (fresh metadata each time, so a
+ * new leader is found after a failover) for up to `server.ack_timeout_ms`.
+ * A lane whose request has gone unanswered past `timeout_ms` refuses new
+ * events at once (503), as does the whole sink while no broker answers; it
+ * probes in the background and recovers without a restart.
  *
  * @module
  */
-import type { Message, Producer, TopicMessages } from "kafkajs";
+import type { Admin, Producer } from "@platformatic/kafka";
 import {
+  boolean,
   type Infer,
   list,
   number,
   object,
+  optional,
   positiveInt,
   string,
   withDefault,
@@ -24,6 +38,9 @@ import { NO_SINK_METRICS } from "../ops/metrics.ts";
 import { SinkUnavailableError } from "./errors.ts";
 import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
 
+/** Compression codecs of Produce requests. */
+export const KAFKA_COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
+
 const options = object({
   brokers: withDefault(list(string({ minLength: 1 }), { min: 1 }), ["127.0.0.1:9092"]),
   /** Topic name; `{event_type}` in it routes each event type to its own topic. */
@@ -31,38 +48,38 @@ const options = object({
     string({ pattern: /^[A-Za-z0-9._{}-]+$/, hint: "a Kafka topic name" }),
     "events",
   ),
-  /** Event field whose value is the record key. */
+  /** Event field whose value is the record key (and so picks the partition). */
   key: withDefault(string({ minLength: 1 }), "host"),
   client_id: withDefault(string({ minLength: 1 }), "herald"),
-  /** 0: send whenever a Produce slot is free (group commit); more: also wait this long for a fuller batch. */
+  /** 0: send whenever the partition's lane is free (group commit); more: also wait this long for a fuller batch. */
   linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 0),
+  /** Events per Produce request of one partition. */
   max_batch_events: withDefault(positiveInt(), 10000),
   /**
-   * Record bytes per Produce request (value, key, headers and per-record
-   * overhead). Keep it under the broker's `message.max.bytes` (1 MiB by default),
-   * which counts the whole record batch.
+   * Record bytes per partition batch (value, key, headers and per-record
+   * overhead). Keep it under the broker's `message.max.bytes` (1 MiB by
+   * default), which counts the whole record batch.
    */
   max_batch_bytes: withDefault(positiveInt(), 512 * 1024),
   /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
   max_pending_events: withDefault(positiveInt(), 100000),
-  /** Produce requests in flight at once. */
-  max_in_flight: withDefault(positiveInt(64), 1),
+  /** Produce requests in flight at once, across partitions (one per partition at most). */
+  max_in_flight: withDefault(positiveInt(256), 16),
+  /** Request timeout; a partition unanswered this long refuses new events at once. */
   timeout_ms: withDefault(positiveInt(), 5000),
-  compression: withDefault(string({ values: ["none", "gzip"] }), "none"),
-  partitions: withDefault(positiveInt(), 1),
-  replication_factor: withDefault(positiveInt(), 1),
+  compression: withDefault(string({ values: KAFKA_COMPRESSIONS }), "none"),
+  /** Idempotent producer (`acks: -1`, no duplicates on retry); false only for brokers that refuse it. */
+  idempotent: withDefault(boolean(), true),
+  /** Partitions of the topics Herald creates. */
+  partitions: withDefault(positiveInt(), 6),
+  /** Replicas of the topics Herald creates (default: 3, or fewer brokers if the cluster is smaller). */
+  replication_factor: optional(positiveInt()),
+  /** `min.insync.replicas` of the topics Herald creates (default: replication_factor - 1, at least 1). */
+  min_insync_replicas: optional(positiveInt()),
 });
 
 /** Options of the `kafka:` config section. */
 export type KafkaOptions = Infer<typeof options>;
-
-interface Pending {
-  topicMessages: Map<string, Message[]>;
-  count: number;
-  bytes: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
 
 /** Counters for tests and the shutdown log line. */
 export interface KafkaStats {
@@ -76,13 +93,48 @@ export interface KafkaSink extends Sink {
   stats(): KafkaStats;
 }
 
+/** One write, waiting for every lane it touched. */
+interface Ticket {
+  lanes: number;
+  settled: boolean;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface OutRecord {
+  topic: string;
+  partition: number;
+  key: string | undefined;
+  value: string;
+  headers: Record<string, string>;
+  timestamp: bigint;
+}
+
+/** One write's records for one lane. */
+interface Chunk {
+  ticket: Ticket;
+  records: OutRecord[];
+  bytes: number;
+}
+
+/** The queue of one topic partition. */
+interface Lane {
+  topic: string;
+  partition: number;
+  chunks: Chunk[];
+  events: number;
+  bytes: number;
+  /** When the request in flight was sent; 0 when none is. */
+  sentAt: number;
+}
+
 /**
  * A record's size in a batch: value, key, the event_type header and Kafka's
  * per-record framing. Counted in UTF-16 units, which matches UTF-8 for ASCII;
  * the default max_batch_bytes leaves 2x headroom under the broker's limit.
  */
-function recordBytes(m: Message): number {
-  return (m.value as string).length + ((m.key as string | null)?.length ?? 0) + 96;
+function recordBytes(r: OutRecord): number {
+  return r.value.length + (r.key?.length ?? 0) + 96;
 }
 
 /** The topics a config can produce to: one, or one per event type. */
@@ -96,6 +148,18 @@ function topicFor(template: string, eventType: string): string {
   return template.replaceAll("{event_type}", eventType);
 }
 
+/** Replication of created topics: as asked, else 3 capped by the cluster's size. */
+export function topicReplication(
+  opts: KafkaOptions,
+  brokers: number,
+): { replicas: number; minInsync: number } {
+  const replicas = opts.replication_factor ?? Math.max(1, Math.min(3, brokers));
+  return { replicas, minInsync: opts.min_insync_replicas ?? Math.max(1, replicas - 1) };
+}
+
+/** The pause between two attempts of a Produce request. */
+const RETRY_DELAY_MS = 100;
+
 /**
  * Creates the sink. It waits for its first connection attempt (at most
  * `timeout_ms`), so Herald serves with Kafka ready when Kafka is up; if Kafka
@@ -108,55 +172,50 @@ export async function createKafkaSink(
   const logger = context.logger.child({ sink: "kafka" });
   const metrics = context.metrics ?? NO_SINK_METRICS;
   // Loaded here, not at the top: a Herald without the Kafka sink starts
-  // faster without kafkajs (about 50 ms of module loading).
-  const { CompressionTypes, Kafka, logLevel, Partitioners } = await import("kafkajs");
-  const kafka = new Kafka({
+  // faster without the client's modules.
+  const kafka = await import("@platformatic/kafka");
+  const base = {
     clientId: opts.client_id,
-    brokers: opts.brokers,
-    connectionTimeout: Math.min(opts.timeout_ms, 3000),
+    bootstrapBrokers: opts.brokers,
+    connectTimeout: Math.min(opts.timeout_ms, 3000),
     requestTimeout: opts.timeout_ms,
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: opts.timeout_ms },
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ log, namespace }) =>
-      logger.debug({ kafkajs: namespace, ...log }, log.message),
+    timeout: opts.timeout_ms,
+  };
+  const ackTimeoutMs = context.config.server.ack_timeout_ms;
+  const producer: Producer<string, string, string, string> = new kafka.Producer({
+    ...base,
+    serializers: kafka.stringSerializers,
+    idempotent: opts.idempotent,
+    acks: kafka.ProduceAcks.ALL,
+    compression: opts.compression as (typeof KAFKA_COMPRESSIONS)[number],
+    // Retried with fresh metadata until the client's answer is due anyway.
+    retries: Math.max(2, Math.ceil(ackTimeoutMs / RETRY_DELAY_MS)),
+    retryDelay: RETRY_DELAY_MS,
+    autocreateTopics: false,
   });
+  const stats: KafkaStats = { batches: 0, produceRequests: 0, events: 0 };
   const topicsOf = (config: GatewayConfig) =>
     kafkaTopics(opts, config.actions.map((a) => a.event_type));
   let topics = topicsOf(context.config);
-  const producer: Producer = kafka.producer({
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  const stats: KafkaStats = { batches: 0, produceRequests: 0, events: 0 };
-  producer.on(producer.events.REQUEST, (e) => {
-    if (e.payload.apiName === "Produce") stats.produceRequests++;
-  });
+  /** Partitions of each topic, from the last metadata. */
+  const partitionCounts = new Map<string, number>();
+  const lanes = new Map<string, Lane>();
+  let inFlight = 0;
+  let queuedEvents = 0;
+  let linger: ReturnType<typeof setTimeout> | undefined;
+  let flushQueued = false;
+  let closing = false;
 
   let state: "down" | "up" | "closed" = "down";
   let lastError = "not connected yet";
   let probe: ReturnType<typeof setTimeout> | undefined;
-  let queue: Pending[] = [];
-  let queuedEvents = 0;
-  let queuedBytes = 0;
-  let linger: ReturnType<typeof setTimeout> | undefined;
-  let flushQueued = false;
-  /** Produce requests in flight, with the time each was sent. */
-  const inFlight = new Map<Promise<void>, number>();
-
-  /** How long the oldest Produce request in flight has waited for its ack (0: none). */
-  function stalledMs(): number {
-    let oldest = Infinity;
-    for (const sentAt of inFlight.values()) oldest = Math.min(oldest, sentAt);
-    return oldest === Infinity ? 0 : Date.now() - oldest;
-  }
 
   async function connect(): Promise<void> {
     probe = undefined;
     if (state !== "down") return;
     try {
-      // The producer's connection and the topic check are independent: doing
-      // them at once takes one round of handshakes off Herald's startup.
-      await Promise.all([producer.connect(), ensureTopics()]);
+      await ensureTopics();
+      if (opts.idempotent) await producer.initIdempotentProducer({});
       if (state === "down") {
         state = "up";
         logger.info({ brokers: opts.brokers, topics }, "kafka connected");
@@ -171,41 +230,8 @@ export async function createKafkaSink(
     markDown(error);
   }
 
-  /**
-   * Why writes are refused now, or null. A hung broker (stopped, partitioned)
-   * keeps its socket open, so a Produce request unanswered past `timeout_ms`
-   * counts as down: clients get 503 at once instead of waiting for the ack timeout.
-   */
-  function unavailable(): string | null {
-    if (state !== "up") return `Kafka is unavailable: ${lastError}`;
-    const stalled = stalledMs();
-    return stalled > opts.timeout_ms
-      ? `Kafka has not acked a Produce request for ${stalled} ms`
-      : null;
-  }
-
-  async function ensureTopics(): Promise<void> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((topic) => !existing.has(topic));
-      if (missing.length === 0) return;
-      await admin.createTopics({
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: opts.partitions,
-          replicationFactor: opts.replication_factor,
-        })),
-        waitForLeaders: true,
-      });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   function markDown(error: unknown): void {
-    lastError = error instanceof Error ? error.message : String(error);
+    lastError = describe(error);
     if (state === "up") {
       logger.warn({ err: lastError }, "kafka unavailable; answering 503 until it returns");
     }
@@ -213,92 +239,235 @@ export async function createKafkaSink(
     probe ??= setTimeout(connect, 1000);
   }
 
-  function failQueued(error: SinkUnavailableError): void {
-    for (const p of queue) p.reject(error);
-    queue = [];
-    queuedEvents = 0;
-    queuedBytes = 0;
+  /** Creates the missing topics, then learns every topic's partition count. */
+  async function ensureTopics(): Promise<void> {
+    const metadata = await producer.metadata({ topics: [], forceUpdate: true });
+    const missing = topics.filter((t) => !metadata.topics.has(t));
+    if (missing.length > 0) await createTopics(missing, metadata.brokers.size);
+    const known = await producer.metadata({ topics, forceUpdate: true });
+    for (const topic of topics) {
+      const count = known.topics.get(topic)?.partitionsCount;
+      if (!count) throw new Error(`Topic "${topic}" has no partitions in the metadata`);
+      partitionCounts.set(topic, count);
+    }
   }
+
+  async function createTopics(missing: string[], brokers: number): Promise<void> {
+    const { replicas, minInsync } = topicReplication(opts, brokers);
+    const admin: Admin = new kafka.Admin(base);
+    try {
+      await admin.createTopics({
+        topics: missing,
+        partitions: opts.partitions,
+        replicas,
+        configs: [{ name: "min.insync.replicas", value: String(minInsync) }],
+      }).catch((error) => {
+        // Another gateway created it first.
+        if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describe(error))) throw error;
+      });
+      logger.info(
+        { topics: missing, partitions: opts.partitions, replicas, min_insync_replicas: minInsync },
+        "kafka topics created",
+      );
+    } finally {
+      await admin.close();
+    }
+  }
+
+  /** Why events for `lane` are refused now, or null. */
+  function refusal(lane: Lane | undefined): string | null {
+    if (state !== "up") return `Kafka is unavailable: ${lastError}`;
+    if (lane && lane.sentAt > 0) {
+      const stalled = Date.now() - lane.sentAt;
+      if (stalled > opts.timeout_ms) {
+        return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
+      }
+    }
+    return null;
+  }
+
+  /** The sink-wide refusal for /readyz: down, or the oldest stalled partition. */
+  function unavailable(): string | null {
+    let worst: Lane | undefined;
+    for (const lane of lanes.values()) {
+      if (lane.sentAt > 0 && (!worst || lane.sentAt < worst.sentAt)) worst = lane;
+    }
+    return refusal(worst);
+  }
+
+  function laneOf(topic: string, partition: number): Lane {
+    const id = `${topic}\u0000${partition}`;
+    let lane = lanes.get(id);
+    if (!lane) {
+      lane = { topic, partition, chunks: [], events: 0, bytes: 0, sentAt: 0 };
+      lanes.set(id, lane);
+    }
+    return lane;
+  }
+
+  // Round-robin position for events without a key, per topic.
+  const roundRobin = new Map<string, number>();
+  function partitionFor(topic: string, key: string | undefined): number {
+    const count = partitionCounts.get(topic) ?? 1;
+    if (key === undefined) {
+      const next = (roundRobin.get(topic) ?? 0) + 1;
+      roundRobin.set(topic, next);
+      return next % count;
+    }
+    // Kafka's default partitioner: positive murmur2 of the key bytes.
+    return (kafka.murmur2(key) & 0x7fffffff) % count;
+  }
+
+  /** Lanes with events and no request in flight, in the order they became ready. */
+  const ready = new Set<Lane>();
 
   function flush(): void {
     clearTimeout(linger);
     linger = undefined;
-    while (queue.length > 0 && inFlight.size < opts.max_in_flight) {
-      const batch: Pending[] = [];
-      let events = 0;
-      let bytes = 0;
-      while (queue.length > 0) {
-        const next = queue[0]!;
-        if (
-          batch.length > 0 &&
-          (events + next.count > opts.max_batch_events || bytes + next.bytes > opts.max_batch_bytes)
-        ) break;
-        batch.push(queue.shift()!);
-        events += next.count;
-        bytes += next.bytes;
-      }
-      queuedEvents -= events;
-      queuedBytes -= bytes;
-      const sending = send(batch, events).finally(() => {
-        inFlight.delete(sending);
-        if (queue.length > 0) flush();
-      });
-      inFlight.set(sending, Date.now());
+    for (const lane of ready) {
+      if (inFlight >= opts.max_in_flight) return;
+      ready.delete(lane);
+      send(lane);
     }
   }
 
-  async function send(batch: Pending[], events: number): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    for (const p of batch) {
-      for (const [topic, messages] of p.topicMessages) {
-        const list = byTopic.get(topic);
-        if (list) list.push(...messages);
-        else byTopic.set(topic, [...messages]);
-      }
+  function send(lane: Lane): void {
+    const batch: Chunk[] = [];
+    let events = 0;
+    let bytes = 0;
+    while (lane.chunks.length > 0) {
+      const next = lane.chunks[0]!;
+      if (
+        batch.length > 0 &&
+        (events + next.records.length > opts.max_batch_events ||
+          bytes + next.bytes > opts.max_batch_bytes)
+      ) break;
+      batch.push(lane.chunks.shift()!);
+      events += next.records.length;
+      bytes += next.bytes;
     }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({
-      topic,
-      messages,
-    }));
+    lane.events -= events;
+    lane.bytes -= bytes;
+    queuedEvents -= events;
+    const messages = batch.length === 1 ? batch[0]!.records : batch.flatMap((c) => c.records);
+    lane.sentAt = Date.now();
+    inFlight++;
+    stats.produceRequests++;
     const started = performance.now();
-    try {
-      await producer.sendBatch({
-        topicMessages,
-        acks: -1,
-        timeout: opts.timeout_ms,
-        compression: opts.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+    producer.send({ messages }).then(
+      () => {
+        stats.batches++;
+        stats.events += events;
+        metrics.flushed("kafka", events, (performance.now() - started) / 1000);
+        for (const chunk of batch) {
+          if (--chunk.ticket.lanes === 0) settle(chunk.ticket);
+        }
+      },
+      (error) => {
+        const failure = new SinkUnavailableError(`Kafka did not ack: ${describe(error)}`, {
+          cause: error,
+        });
+        metrics.error("kafka", "produce");
+        logger.warn(
+          { err: failure.message, topic: lane.topic, partition: lane.partition },
+          "produce failed",
+        );
+        for (const chunk of batch) settle(chunk.ticket, failure);
+        // Every attempt failed for the whole retry budget: the sink refuses
+        // until a probe reaches the cluster again.
+        markDown(error);
+        failLanes(failure);
+      },
+    ).finally(() => {
+      lane.sentAt = 0;
+      inFlight--;
+      if (lane.chunks.length > 0) ready.add(lane);
+      if (ready.size > 0) flush();
+    });
+  }
+
+  function settle(ticket: Ticket, error?: unknown): void {
+    if (ticket.settled) return;
+    ticket.settled = true;
+    if (error === undefined) ticket.resolve();
+    else ticket.reject(error);
+  }
+
+  function failLanes(error: SinkUnavailableError): void {
+    for (const lane of lanes.values()) {
+      for (const chunk of lane.chunks) settle(chunk.ticket, error);
+      queuedEvents -= lane.events;
+      lane.chunks = [];
+      lane.events = 0;
+      lane.bytes = 0;
+    }
+    ready.clear();
+  }
+
+  function scheduleFlush(full: boolean): void {
+    if (full) flush();
+    else if (opts.linger_ms > 0) linger ??= setTimeout(flush, opts.linger_ms);
+    else if (!flushQueued) {
+      // Group commit: send as soon as the lane is free; while its request is
+      // in flight, events pile up into its next batch.
+      flushQueued = true;
+      queueMicrotask(() => {
+        flushQueued = false;
+        flush();
       });
-      stats.batches++;
-      stats.events += events;
-      metrics.flushed("kafka", events, (performance.now() - started) / 1000);
-      for (const p of batch) p.resolve();
-    } catch (error) {
-      const failure = new SinkUnavailableError(`Kafka did not ack: ${(error as Error).message}`, {
-        cause: error,
-      });
-      for (const p of batch) p.reject(failure);
-      metrics.error("kafka", "produce");
-      markDown(error);
-      failQueued(failure);
     }
   }
 
-  function toMessages(events: readonly Event[]): Pending["topicMessages"] {
-    const out = new Map<string, Message[]>();
-    for (const event of events) {
-      const topic = topicFor(opts.topic, String(event.event_type));
-      const key = event[opts.key];
-      const message: Message = {
-        key: key === null || key === undefined ? null : String(key),
-        value: JSON.stringify(event),
-        headers: { event_type: String(event.event_type) },
-        timestamp: String(Date.parse(String(event.received_at)) || Date.now()),
-      };
-      const list = out.get(topic);
-      if (list) list.push(message);
-      else out.set(topic, [message]);
+  function write(events: readonly Event[]): Promise<void> {
+    if (closing) return Promise.reject(new SinkUnavailableError("Kafka sink is closing"));
+    if (events.length === 0) return Promise.resolve();
+    const down = refusal(undefined);
+    if (down) return Promise.reject(new SinkUnavailableError(down));
+    if (queuedEvents + events.length > opts.max_pending_events) {
+      return Promise.reject(
+        new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
+      );
     }
-    return out;
+    // Route every event first, so a refused write queues nothing.
+    const byLane = new Map<Lane, OutRecord[]>();
+    for (const event of events) {
+      const eventType = String(event.event_type);
+      const topic = topicFor(opts.topic, eventType);
+      const rawKey = event[opts.key];
+      const key = rawKey === null || rawKey === undefined ? undefined : String(rawKey);
+      const partition = partitionFor(topic, key);
+      const lane = laneOf(topic, partition);
+      const stalled = refusal(lane);
+      if (stalled) return Promise.reject(new SinkUnavailableError(stalled));
+      const record: OutRecord = {
+        topic,
+        partition,
+        key,
+        value: JSON.stringify(event),
+        headers: { event_type: eventType },
+        timestamp: BigInt(Date.parse(String(event.received_at)) || Date.now()),
+      };
+      const list = byLane.get(lane);
+      if (list) list.push(record);
+      else byLane.set(lane, [record]);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const ticket: Ticket = { lanes: byLane.size, settled: false, resolve, reject };
+      let full = false;
+      for (const [lane, records] of byLane) {
+        let bytes = 0;
+        for (const r of records) bytes += recordBytes(r);
+        lane.chunks.push({ ticket, records, bytes });
+        lane.events += records.length;
+        lane.bytes += bytes;
+        if (lane.sentAt === 0) ready.add(lane);
+        if (lane.events >= opts.max_batch_events || lane.bytes >= opts.max_batch_bytes) {
+          full = true;
+        }
+      }
+      queuedEvents += events.length;
+      scheduleFlush(full);
+    });
   }
 
   let giveUp: ReturnType<typeof setTimeout> | undefined;
@@ -310,45 +479,17 @@ export async function createKafkaSink(
 
   return {
     name: "kafka",
-    write(events) {
-      const refused = unavailable();
-      if (refused) return Promise.reject(new SinkUnavailableError(refused));
-      if (queuedEvents + events.length > opts.max_pending_events) {
-        return Promise.reject(
-          new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
-        );
-      }
-      const topicMessages = toMessages(events);
-      let bytes = 0;
-      for (const messages of topicMessages.values()) {
-        for (const m of messages) bytes += recordBytes(m);
-      }
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ topicMessages, count: events.length, bytes, resolve, reject });
-        queuedEvents += events.length;
-        queuedBytes += bytes;
-        if (queuedEvents >= opts.max_batch_events || queuedBytes >= opts.max_batch_bytes) flush();
-        else if (opts.linger_ms > 0) linger ??= setTimeout(flush, opts.linger_ms);
-        else if (!flushQueued) {
-          // Group commit: send as soon as a Produce slot is free; while all
-          // slots are busy, events pile up into the next batch.
-          flushQueued = true;
-          queueMicrotask(() => {
-            flushQueued = false;
-            flush();
-          });
-        }
-      });
-    },
+    write,
     async close() {
-      while (queue.length > 0 || inFlight.size > 0) {
+      closing = true;
+      while (queuedEvents > 0 || inFlight > 0) {
         flush();
-        await Promise.allSettled([...inFlight.keys()]);
+        await new Promise((r) => setTimeout(r, 5));
       }
       state = "closed";
       clearTimeout(probe);
       clearTimeout(linger);
-      await producer.disconnect().catch(() => {});
+      await producer.close(true).catch(() => {});
       logger.info({ ...stats }, "kafka sink closed");
     },
     health(): Promise<Health> {
@@ -365,6 +506,16 @@ export async function createKafkaSink(
       if (state === "up") await ensureTopics().catch(connectionFailed);
     },
   };
+}
+
+/** An error's message, with the causes the client nests inside it. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const nested = (error as { errors?: unknown[] }).errors;
+  const last = Array.isArray(nested) && nested.length > 0 ? nested[nested.length - 1] : undefined;
+  return last instanceof Error && last !== error
+    ? `${error.message}: ${describe(last)}`
+    : error.message;
 }
 
 /** Registry entry of the Kafka sink. */
