@@ -15,9 +15,11 @@
  *
  * The client retries a failed Produce request (fresh metadata each time, so a
  * new leader is found after a failover) for up to `server.ack_timeout_ms`.
- * A lane whose request has gone unanswered past `timeout_ms` refuses new
- * events at once (503), as does the whole sink while no broker answers; it
- * probes in the background and recovers without a restart.
+ * A stalled lane refuses new events at once (503): a partition with replicas
+ * once its request has waited `server.ack_timeout_ms` (until then a failover
+ * may still answer in time), a partition without any after `timeout_ms`. The
+ * whole sink refuses while no broker answers; it probes in the background and
+ * recovers without a restart.
  *
  * @module
  */
@@ -65,8 +67,11 @@ const options = object({
   max_pending_events: withDefault(positiveInt(), 100000),
   /** Produce requests in flight at once, across partitions (one per partition at most). */
   max_in_flight: withDefault(positiveInt(256), 16),
-  /** Request timeout; a partition unanswered this long refuses new events at once. */
-  timeout_ms: withDefault(positiveInt(), 5000),
+  /**
+   * Request timeout. A partition without a replica to fail over to that has
+   * not answered for this long refuses new events at once (503).
+   */
+  timeout_ms: withDefault(positiveInt(), 2000),
   compression: withDefault(string({ values: KAFKA_COMPRESSIONS }), "none"),
   /** Idempotent producer (`acks: -1`, no duplicates on retry); false only for brokers that refuse it. */
   idempotent: withDefault(boolean(), true),
@@ -126,6 +131,8 @@ interface Lane {
   bytes: number;
   /** When the request in flight was sent; 0 when none is. */
   sentAt: number;
+  /** How long the request in flight may go unanswered before new events are refused. */
+  patienceMs: number;
 }
 
 /**
@@ -199,6 +206,8 @@ export async function createKafkaSink(
   let topics = topicsOf(context.config);
   /** Partitions of each topic, from the last metadata. */
   const partitionCounts = new Map<string, number>();
+  /** Topics whose every partition has more than one replica. */
+  const replicated = new Set<string>();
   const lanes = new Map<string, Lane>();
   let inFlight = 0;
   let queuedEvents = 0;
@@ -246,9 +255,13 @@ export async function createKafkaSink(
     if (missing.length > 0) await createTopics(missing, metadata.brokers.size);
     const known = await producer.metadata({ topics, forceUpdate: true });
     for (const topic of topics) {
-      const count = known.topics.get(topic)?.partitionsCount;
-      if (!count) throw new Error(`Topic "${topic}" has no partitions in the metadata`);
-      partitionCounts.set(topic, count);
+      const info = known.topics.get(topic);
+      if (!info?.partitionsCount) {
+        throw new Error(`Topic "${topic}" has no partitions in the metadata`);
+      }
+      partitionCounts.set(topic, info.partitionsCount);
+      if (info.partitions.every((p) => p.replicas.length > 1)) replicated.add(topic);
+      else replicated.delete(topic);
     }
   }
 
@@ -279,7 +292,7 @@ export async function createKafkaSink(
     if (state !== "up") return `Kafka is unavailable: ${lastError}`;
     if (lane && lane.sentAt > 0) {
       const stalled = Date.now() - lane.sentAt;
-      if (stalled > opts.timeout_ms) {
+      if (stalled > lane.patienceMs) {
         return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
       }
     }
@@ -299,7 +312,7 @@ export async function createKafkaSink(
     const id = `${topic}\u0000${partition}`;
     let lane = lanes.get(id);
     if (!lane) {
-      lane = { topic, partition, chunks: [], events: 0, bytes: 0, sentAt: 0 };
+      lane = { topic, partition, chunks: [], events: 0, bytes: 0, sentAt: 0, patienceMs: 0 };
       lanes.set(id, lane);
     }
     return lane;
@@ -351,6 +364,7 @@ export async function createKafkaSink(
     queuedEvents -= events;
     const messages = batch.length === 1 ? batch[0]!.records : batch.flatMap((c) => c.records);
     lane.sentAt = Date.now();
+    lane.patienceMs = replicated.has(lane.topic) ? ackTimeoutMs : opts.timeout_ms;
     inFlight++;
     stats.produceRequests++;
     const started = performance.now();

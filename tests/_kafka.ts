@@ -1,5 +1,6 @@
 /** Test helpers around a real Kafka broker started by `tools/kafka.ts`. */
-import { Kafka, logLevel } from "kafkajs";
+import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
+import { readTopics } from "../tools/kafka/read.ts";
 
 /** Whether `cmd` runs on this machine. */
 export async function hasCommand(cmd: string, args = ["--version"]): Promise<boolean> {
@@ -33,50 +34,41 @@ export interface Received {
   headers: Record<string, string>;
 }
 
-/** Reads every record of `topics` from the beginning until `expected` arrived or `idleMs` passed without one. */
+/**
+ * Every record of `topics`, read from the beginning up to their end offsets
+ * (so a duplicate would be there too), with values parsed as JSON.
+ */
 export async function consumeAll(
   brokers: string,
   topics: string[],
-  options: { expected?: number; idleMs?: number; timeoutMs?: number } = {},
+  options: { timeoutMs?: number } = {},
 ): Promise<Received[]> {
-  const kafka = new Kafka({
-    brokers: [brokers],
-    clientId: "herald-test",
-    logLevel: logLevel.NOTHING,
-  });
-  const consumer = kafka.consumer({ groupId: `test-${crypto.randomUUID()}` });
-  const received: Received[] = [];
-  await consumer.connect();
+  const records = await readTopics(brokers, topics, options);
+  return records.map((r) => ({
+    topic: r.topic,
+    key: r.key,
+    value: JSON.parse(r.value),
+    headers: r.headers,
+  }));
+}
+
+/** Creates `topic` (one partition) and writes `values` to it, in order. */
+export async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
+  const bootstrapBrokers = brokers.split(",");
+  const admin = new Admin({ clientId: "herald-test", bootstrapBrokers });
   try {
-    await consumer.subscribe({ topics, fromBeginning: true });
-    let last = Date.now();
-    await consumer.run({
-      eachMessage: ({ topic, message }) => {
-        last = Date.now();
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        received.push({
-          topic,
-          key: message.key?.toString() ?? null,
-          value: JSON.parse(message.value!.toString()),
-          headers,
-        });
-        return Promise.resolve();
-      },
-    });
-    const started = Date.now();
-    const idle = options.idleMs ?? 3000;
-    while (Date.now() - started < (options.timeoutMs ?? 60_000)) {
-      if (options.expected !== undefined && received.length >= options.expected) {
-        // Linger a little: more than expected would be a duplicate we want to see.
-        await new Promise((r) => setTimeout(r, 500));
-        break;
-      }
-      if (received.length > 0 && options.expected === undefined && Date.now() - last > idle) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
   } finally {
-    await consumer.disconnect();
+    await admin.close();
   }
-  return received;
+  const producer = new Producer({
+    clientId: "herald-test",
+    bootstrapBrokers,
+    serializers: stringSerializers,
+  });
+  try {
+    await producer.send({ messages: values.map((value) => ({ topic, value })) });
+  } finally {
+    await producer.close();
+  }
 }

@@ -84,7 +84,7 @@ Deno.test({
             JSON.stringify(results.find((r) => r.status !== 200)),
           );
           assert.equal((await herald.stop()).code, 0, herald.stderr());
-          const records = await consumeAll(brokers, [topic], { expected: n });
+          const records = await consumeAll(brokers, [topic]);
           assert.equal(records.length, n);
           const ids = new Set(records.map((r) => r.value.request_id));
           for (const r of results) assert.ok(ids.has(r.id), `record for request ${r.id}`);
@@ -115,8 +115,8 @@ Deno.test({
             assert.equal((await get(herald.url + path)).status, 200);
           }
           await herald.stop();
-          const swords = await consumeAll(brokers, [`${prefix}.purchase_sword`], { expected: 2 });
-          const wars = await consumeAll(brokers, [`${prefix}.declare_war`], { expected: 1 });
+          const swords = await consumeAll(brokers, [`${prefix}.purchase_sword`]);
+          const wars = await consumeAll(brokers, [`${prefix}.declare_war`]);
           assert.deepEqual(swords.map((r) => r.value.event_type), [
             "purchase_sword",
             "purchase_sword",
@@ -149,7 +149,7 @@ Deno.test({
         await sink.close();
         await write;
         assert.equal(acked, true);
-        assert.equal((await consumeAll(brokers, [topic], { expected: 1 })).length, 1);
+        assert.equal((await consumeAll(brokers, [topic])).length, 1);
       });
 
       await t.step("credential headers and CR/LF never reach a Kafka record", async () => {
@@ -172,7 +172,7 @@ Deno.test({
         assert.equal(res.status, 200);
         await res.body?.cancel();
         await herald.stop();
-        const records = await consumeAll(brokers, [topic], { expected: 1 });
+        const records = await consumeAll(brokers, [topic]);
         assert.equal(records.length, 1, "one request, one record: CR/LF forged nothing");
         assert.equal(records[0]!.value.guild, 'line1\r\n{"forged":true}');
         assert.ok(
@@ -267,7 +267,7 @@ Deno.test({
             [],
             "only 200 or 503",
           );
-          const records = await consumeAll(brokers, [topic], { expected: ok.length, idleMs: 5000 });
+          const records = await consumeAll(brokers, [topic]);
           const found = new Set(records.map((r) => r.value.request_id));
           const missing = ok.filter((r) => !found.has(r.id));
           assert.deepEqual(
@@ -303,7 +303,7 @@ Deno.test({
           } finally {
             await herald.stop();
           }
-          const records = await consumeAll(brokers, [`${prefix}-smith_hammer`], { expected: 1 });
+          const records = await consumeAll(brokers, [`${prefix}-smith_hammer`]);
           assert.equal(records.length, 1);
           assert.equal(records[0]!.value.action, "smith_a_hammer");
         },

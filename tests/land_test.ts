@@ -5,14 +5,13 @@
  * the lake exactly once, in its action's table.
  */
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../config/mod.ts";
 import { startKafka } from "../tools/kafka.ts";
 import { runLoad } from "../tools/load.ts";
 import { openLake } from "../tools/query.ts";
 import { claim, pruneClaims, readClaim } from "../tools/land/claims.ts";
-import { consumeAll, kafkaUnavailable } from "./_kafka.ts";
+import { consumeAll, kafkaUnavailable, produce } from "./_kafka.ts";
 import { type HeraldProcess, startHerald, taskArgs } from "./_process.ts";
 
 Deno.test("claim() lets exactly one of racing claims of an offset win, for good", async () => {
@@ -174,7 +173,7 @@ async function lakeRows(lake: string): Promise<Map<string, string[]>> {
 
 /** Asserts the lake holds every record of `topics` exactly once, and nothing else. */
 async function assertExactlyOnce(lake: string, brokers: string, topics: string[], n: number) {
-  const records = await consumeAll(brokers, topics, { expected: n, timeoutMs: 60_000 });
+  const records = await consumeAll(brokers, topics);
   assert.equal(records.length, n, "the topic holds one record per acknowledged event");
   let rows = new Map<string, string[]>();
   await waitFor(`${n} rows in the lake`, async () => {
@@ -188,19 +187,6 @@ async function assertExactlyOnce(lake: string, brokers: string, topics: string[]
   const missing = records.map((r) => String(r.value.event_id)).filter((id) => !rows.has(id));
   assert.deepEqual(missing, [], "every record is in the lake");
   assert.equal(rows.size, n, "the lake holds nothing else");
-}
-
-/** Creates `topic` (one partition) and writes `values` to it, in order. */
-async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
-  const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
-  await admin.disconnect();
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: values.map((value) => ({ value })) });
-  await producer.disconnect();
 }
 
 /** A valid purchase event as the Kafka sink writes it. */

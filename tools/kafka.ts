@@ -110,7 +110,7 @@ export interface KafkaBroker {
 }
 
 /** What `broker.json` records. */
-interface BrokerRecord {
+export interface BrokerRecord {
   brokers: string;
   port: number;
   controllerPort: number;
@@ -472,7 +472,7 @@ async function commandLine(pid: number): Promise<string> {
 }
 
 /** Is `pid` a live Kafka broker running on `dir` (not some process that reused the pid)? */
-async function isBrokerOf(pid: number, dir: string): Promise<boolean> {
+export async function isBrokerOf(pid: number, dir: string): Promise<boolean> {
   if (!(await isAlive(pid))) return false;
   const cmd = await commandLine(pid);
   return cmd.includes("kafka.Kafka") && cmd.includes(join(dir, "server.properties"));
@@ -502,7 +502,7 @@ async function waitForExit(pid: number, timeoutMs = Infinity): Promise<boolean> 
 }
 
 /** SIGTERM, up to 30 s for a controlled shutdown, then SIGKILL. */
-async function stopPid(pid: number): Promise<void> {
+export async function stopPid(pid: number): Promise<void> {
   if (!(await isAlive(pid))) return;
   await signal(pid, "SIGTERM");
   if (await waitForExit(pid, 30_000)) return;
@@ -522,7 +522,8 @@ function brokerFiles(dir: string) {
   };
 }
 
-async function readBrokerRecord(dir: string): Promise<BrokerRecord | undefined> {
+/** The record a node keeps in `dir/broker.json`, if readable. */
+export async function readBrokerRecord(dir: string): Promise<BrokerRecord | undefined> {
   const text = await readTextOrNull(brokerFiles(dir).json);
   if (text === null) return undefined;
   try {
@@ -576,30 +577,47 @@ function choosePorts(
   }
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string): string {
+/** One KRaft node of a cluster: its id, ports and the whole quorum. */
+export interface NodeSpec {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  /** `controller.quorum.voters`: `<id>@127.0.0.1:<controller port>`, comma-separated. */
+  voters: string;
+  /** Properties added after the common ones (replication settings of a cluster). */
+  extra?: Record<string, string | number | boolean>;
+}
+
+/** Properties of a lone node: every internal topic has one replica. */
+const SINGLE_NODE_EXTRA = {
+  "num.partitions": 1,
+  "offsets.topic.replication.factor": 1,
+  "offsets.topic.num.partitions": 1,
+  "transaction.state.log.replication.factor": 1,
+  "transaction.state.log.min.isr": 1,
+};
+
+function serverProperties(node: NodeSpec, logDir: string): string {
   const escape = (value: string) => value.replaceAll("\\", "\\\\");
-  return `# Written by Herald's tools/kafka.ts on every start: one KRaft node, broker and controller.
+  const extra = Object.entries(node.extra ?? SINGLE_NODE_EXTRA).map(([k, v]) => `${k}=${v}`);
+  return `# Written by Herald's tools/kafka.ts on every start: a KRaft node, broker and controller.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:${controllerPort}
+node.id=${node.nodeId}
+controller.quorum.voters=${node.voters}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=${escape(logDir)}
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=33554432
+${extra.join("\n")}
 `;
 }
 
 /** A Kafka cluster id: 16 random bytes in url-safe base64 without padding, not starting with "-". */
-function randomClusterId(): string {
+export function randomClusterId(): string {
   for (;;) {
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
@@ -646,37 +664,49 @@ async function removeIfExists(path: string): Promise<void> {
   }
 }
 
+/** What {@linkcode startNode} needs besides the node itself. */
+export interface StartNodeOptions {
+  /** The node's directory (`server.properties`, `broker.log`, `broker.pid`, `broker.json`, `data/`). */
+  dir: string;
+  node: NodeSpec;
+  /** Cluster id for a log dir not formatted yet (default: a new random one). */
+  clusterId?: string;
+  version?: string;
+  timeoutMs?: number;
+  heapMb?: number;
+  log?: (msg: string) => void;
+}
+
 /**
- * Starts a single-node KRaft Kafka broker on 127.0.0.1 and resolves once its
- * log shows "Kafka Server started".
+ * Starts one KRaft node (broker and controller) on 127.0.0.1 and resolves
+ * once its log shows "Kafka Server started".
  *
  * Writes `server.properties` into `dir`, formats the log dir `dir/data` only
- * if it holds no `meta.properties` yet (so a broker killed with SIGKILL can be
+ * if it holds no `meta.properties` yet (so a node killed with SIGKILL can be
  * restarted on the same dir and ports and keeps its data), then runs
  * `java -cp '<lib>/*' kafka.Kafka server.properties` in its own session,
  * detached from this process: stdin is /dev/null, stdout and stderr are
  * appended to `dir/broker.log`, and nothing of it keeps Deno (or a test's
- * sanitizers) waiting, so the broker outlives this process until stopped.
+ * sanitizers) waiting, so the node outlives this process until stopped.
  * Records `dir/broker.pid` and `dir/broker.json` (`{brokers, port,
  * controllerPort, pid}`).
  *
- * Throws, with the last 30 lines of the log, if the broker exits or is not
- * ready within `timeoutMs` (then it is killed); throws if a broker already
+ * Throws, with the last 30 lines of the log, if the node exits or is not
+ * ready within `timeoutMs` (then it is killed); throws if a node already
  * runs on `dir`, or if `java` (17+ for Kafka 4) or `mvn` is missing.
  */
-export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
+export async function startNode(options: StartNodeOptions): Promise<KafkaBroker> {
   const version = options.version ?? DEFAULT_KAFKA_VERSION;
   const log = options.log ?? (() => {});
   const timeoutMs = options.timeoutMs ?? 120_000;
   const heapMb = options.heapMb ?? 512;
+  const { node } = options;
   const java = await checkJava(version);
   const lib = await ensureKafkaJars({ version, log });
   const logging = loggingFor(version);
   const loggingConfig = join(dirname(lib), logging.configName);
 
-  const dir = options.dir === undefined
-    ? await Deno.makeTempDir({ prefix: "herald-kafka-" })
-    : resolve(options.dir);
+  const dir = resolve(options.dir);
   await Deno.mkdir(dir, { recursive: true });
   const files = brokerFiles(dir);
   const recorded = await readBrokerRecord(dir);
@@ -685,13 +715,12 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       `Kafka is already running in "${dir}" at ${recorded.brokers} (pid ${recorded.pid})`,
     );
   }
-  const formatted = await exists(join(files.data, "meta.properties"));
-  const { port, controllerPort } = choosePorts(options, formatted ? recorded : undefined);
+  const { port, controllerPort } = node;
   const brokers = `127.0.0.1:${port}`;
-  await Deno.writeTextFile(files.properties, serverProperties(port, controllerPort, files.data));
+  await Deno.writeTextFile(files.properties, serverProperties(node, files.data));
 
   const classpath = ["-cp", `${lib}/*`, logging.jvmFlag(loggingConfig)];
-  if (!formatted) {
+  if (!(await isFormatted(dir))) {
     log(`Formatting the Kafka log dir "${files.data}"`);
     const format = await run(java, [
       "-Xmx256m",
@@ -699,7 +728,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       "kafka.tools.StorageTool",
       "format",
       "-t",
-      randomClusterId(),
+      options.clusterId ?? randomClusterId(),
       "-c",
       files.properties,
     ], "Java 17");
@@ -711,8 +740,8 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     }
   }
 
-  const header = `\n=== ${new Date().toISOString()} tools/kafka.ts: Kafka ${version} ` +
-    `on ${brokers}, controller 127.0.0.1:${controllerPort} ===\n`;
+  const header = `\n=== ${new Date().toISOString()} tools/kafka.ts: Kafka ${version} node ` +
+    `${node.nodeId} on ${brokers}, controller 127.0.0.1:${controllerPort} ===\n`;
   await Deno.writeTextFile(files.log, header, { append: true });
   const offset = (await Deno.stat(files.log)).size;
   const args = [
@@ -735,7 +764,7 @@ if command -v setsid >/dev/null 2>&1; then setsid "$@" </dev/null >>"$log" 2>&1 
 else "$@" </dev/null >>"$log" 2>&1 &
 fi
 echo $!`;
-  log(`Starting Kafka ${version} on ${brokers} (log "${files.log}")`);
+  log(`Starting Kafka ${version} node ${node.nodeId} on ${brokers} (log "${files.log}")`);
   const started = performance.now();
   const spawn = await run("sh", ["-c", script, "sh", files.log, java, ...args], "a POSIX sh");
   const pid = Number(spawn.stdout.trim());
@@ -778,8 +807,8 @@ echo $!`;
     await delay(100);
   }
   log(
-    `Kafka ready at ${brokers} in ${((performance.now() - started) / 1000).toFixed(1)} s ` +
-      `(pid ${pid})`,
+    `Kafka node ${node.nodeId} ready at ${brokers} in ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s (pid ${pid})`,
   );
 
   return {
@@ -799,6 +828,30 @@ echo $!`;
       }
     },
   };
+}
+
+/** Whether the node directory `dir` holds a formatted log dir. */
+export function isFormatted(dir: string): Promise<boolean> {
+  return exists(join(brokerFiles(dir).data, "meta.properties"));
+}
+
+/**
+ * Starts a single-node KRaft Kafka broker on 127.0.0.1 (see
+ * {@linkcode startNode}); `dir` defaults to a fresh temporary directory,
+ * which the caller removes.
+ */
+export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
+  const dir = options.dir === undefined
+    ? await Deno.makeTempDir({ prefix: "herald-kafka-" })
+    : resolve(options.dir);
+  const recorded = await readBrokerRecord(dir);
+  const formatted = await isFormatted(dir);
+  const { port, controllerPort } = choosePorts(options, formatted ? recorded : undefined);
+  return startNode({
+    ...options,
+    dir,
+    node: { nodeId: 1, port, controllerPort, voters: `1@127.0.0.1:${controllerPort}` },
+  });
 }
 
 // ---------------------------------------------------------------- CLI

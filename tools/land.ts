@@ -1,6 +1,6 @@
 /**
  * `deno task land`: the Kafka -> Parquet lander (the seeds' Spark streaming
- * job). A kafkajs consumer in a consumer group reads Herald's topics, checks
+ * job). A consumer (@platformatic/kafka) in a consumer group reads Herald's topics, checks
  * each record against the config, and writes it with the Parquet sink's code
  * (same tables, column types and `dt=/hour=` partitions) into the lake.
  *
@@ -17,15 +17,19 @@
  *   rewritten. Whoever writes `land-...-<first>` files (this lander after a
  *   crash, another after a rebalance, a stalled one waking up late) writes
  *   the claimed range and nothing else: a file's rows are a function of its
- *   name. A lander that finds an offset claimed with another end drops its
- *   buffer, seeks back and rebuilds the claimed range.
+ *   name. Records stay raw until their range is flushed, so a lander that
+ *   finds an offset claimed with another end lands exactly the claimed range:
+ *   a shorter one from the front of its buffer (the rest becomes the next
+ *   range), a longer one once it has read up to the claim's end.
  * - After a crash the group restarts from the committed offset `first`; the
  *   lander finds the claim and rebuilds exactly `[first, last]`, so it
  *   rewrites the same files with the same rows instead of adding new ones.
  * - Scale-out is Kafka's consumer-group protocol. On a rebalance the lander
- *   drops what it has not committed and commits nothing it flushed under the
- *   old assignment; whoever owns the partition next starts from the committed
- *   offset and follows the claims.
+ *   drops what it buffered for the partitions it lost; whoever owns them next
+ *   starts from the committed offset and follows the claims. Partitions it
+ *   keeps go on where they were (a re-delivery of older offsets is skipped).
+ *   With `--instance-id` (static membership) a restarted lander gets its
+ *   partitions back without waiting for the session timeout.
  *
  * Records that are not JSON, name no configured action, or carry a field of
  * the wrong type go to the `_rejected` table with the raw value, topic,
@@ -40,7 +44,6 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import pino, { type Logger } from "pino";
 import {
   type ActionConfig,
@@ -87,12 +90,16 @@ the Parquet lake exactly once (same tables and partitions as the Parquet sink).
   --flush-interval-ms <n>     flush a partition's records at least this often (default 10000)
   --flush-rows <n>            flush a partition once it holds this many records (default 100000)
   --progress-interval-ms <n>  log progress this often (default 10000)
-  --session-timeout-ms <n>    consumer-group session timeout (default 30000)
+  --session-timeout-ms <n>    consumer-group session timeout (default 10000)
+  --instance-id <id>          static group membership (env HERALD_LANDER_INSTANCE_ID): a
+                              lander restarted with the same id gets its partitions back at
+                              once; give each lander of a group its own id
   --from-latest               a new group starts at the end of the topics, not the beginning
   --help                      this text
 
 Env: KAFKA_BROKERS (comma list) overrides kafka.brokers, HERALD_LAKE overrides
-parquet.dir, HERALD_LANDER_GROUP sets the group. HERALD_LANDER_KILL=after-files
+parquet.dir, HERALD_LANDER_GROUP sets the group, HERALD_LANDER_INSTANCE_ID the
+instance id. HERALD_LANDER_KILL=after-files
 makes the lander kill itself (SIGKILL) after writing its first range's files and
 before committing them: a crash drill. SIGTERM or SIGINT flushes what is
 complete, commits it and exits.`;
@@ -111,6 +118,8 @@ export interface LanderOptions {
   flushRows: number;
   progressIntervalMs: number;
   sessionTimeoutMs: number;
+  /** Static group membership: a restart with the same id keeps the partitions (null: dynamic). */
+  instanceId: string | null;
   fromBeginning: boolean;
   clientId: string;
   /** Kill the process with SIGKILL after the first range's files, before its commit. */
@@ -181,30 +190,32 @@ export function routeRecord(
 /** How long the claims of committed ranges are kept (see {@linkcode pruneClaims}). */
 const CLAIM_RETENTION_MS = 60 * 60 * 1000;
 
+/** A record of the open range, kept raw until its range is flushed. */
+interface RawRecord {
+  offset: number;
+  value: Uint8Array | null;
+  timestamp: bigint;
+}
+
 /** Records of one topic partition not yet committed. */
 interface PartitionState {
   topic: string;
   partition: number;
-  /** First offset of the open range, or null when nothing is buffered. */
-  first: number | null;
-  last: number;
+  /** The open range's records, in offset order. */
+  records: RawRecord[];
   /** A claimed range being rebuilt (after a crash or a rebalance): flush exactly at its end. */
   replay: Range | null;
-  /** The group generation the state belongs to; a rejoin makes it stale. */
-  generation: number;
   /** When claims of committed ranges were last pruned. */
   prunedAt: number;
-  /** Buffers by `<table>/dt=.../hour=...`. */
-  buffers: Map<string, { table: string; buffer: ColumnarBuffer }>;
-  records: number;
   openedAt: number;
-  /** Offset after the last one seen, and the partition's high watermark, for lag. */
+  /** Offset after the last one seen; older offsets are a re-delivery and skipped. */
   next: number;
-  highWatermark: number;
+  leaderEpoch: number;
 }
 
 /** Counters for progress lines and the exit line. */
 export interface LanderStats {
+  /** Records read (landed, rejected or skipped once their range is flushed). */
   records: number;
   rejected: number;
   skipped: number;
@@ -218,22 +229,22 @@ export interface Lander {
   stop(): Promise<void>;
 }
 
-/** Starts consuming; resolves once the consumer runs. */
+type RawConsumer = import("@platformatic/kafka").Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+/** Starts consuming; resolves once the consumer has joined its group. */
 export async function startLander(options: LanderOptions): Promise<Lander> {
   const { logger, lake, group } = options;
-  const { Kafka, logLevel } = await import("kafkajs");
+  const kafka = await import("@platformatic/kafka");
   const actions = new Map(options.config.actions.map((a) => [a.name, a]));
   const tables = lakeTables(options.config);
   const encoder = new ParquetEncoder();
   const states = new Map<string, PartitionState>();
   const stats: LanderStats = { records: 0, rejected: 0, skipped: 0, files: 0, commits: 0 };
-  let rebalancing = false;
-  // Bumped on every rebalance and join: states and flushes of an older
-  // generation never commit, since their partitions may have moved.
-  let generation = 0;
+  /** `topic\0partition` of the partitions this lander owns now. */
+  let owned = new Set<string>();
   let stopping = false;
 
-  // One thing at a time: batches, timed flushes, the rebalance reset and stop.
+  // One thing at a time: records, timed flushes, rebalances and stop.
   let chain: Promise<unknown> = Promise.resolve();
   const locked = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(fn);
@@ -241,20 +252,23 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     return run;
   };
 
-  const kafka = new Kafka({
+  const consumer: RawConsumer = new kafka.Consumer({
     clientId: options.clientId,
-    brokers: options.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, log }) =>
-      logger.debug({ kafkajs: namespace, ...log }, log.message),
-  });
-  const consumer: Consumer = kafka.consumer({
     groupId: group,
+    bootstrapBrokers: options.brokers,
+    // Static membership: a lander restarted with the same id gets its
+    // partitions back at once instead of after the session timeout.
+    groupInstanceId: options.instanceId ?? undefined,
     sessionTimeout: options.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3000, Math.floor(options.sessionTimeoutMs / 3)),
-    allowAutoTopicCreation: false,
+    heartbeatInterval: Math.min(1000, Math.floor(options.sessionTimeoutMs / 3)),
+    rebalanceTimeout: Math.max(10_000, options.sessionTimeoutMs),
+    autocommit: false,
+    maxWaitTime: 500,
+    maxBytes: 32 * 1024 * 1024,
+    maxBytesPerPartition: 8 * 1024 * 1024,
   });
 
+  const keyOf = (topic: string, partition: number) => `${topic}\u0000${partition}`;
   const claimDir = (topic: string, partition: number) =>
     `${lake}/_land/${encodeURIComponent(group)}/${encodeURIComponent(topic)}-${partition}`;
 
@@ -267,9 +281,9 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   }
 
   async function stateFor(topic: string, partition: number, firstSeen: number) {
-    const key = `${topic}\u0000${partition}`;
+    const key = keyOf(topic, partition);
     let state = states.get(key);
-    if (!state || state.generation !== generation) {
+    if (!state) {
       // The group resumes from the committed offset: a claim starting there
       // was never committed and must be rebuilt as claimed.
       const replay = await readClaim(claimDir(topic, partition), firstSeen);
@@ -277,59 +291,38 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       state = {
         topic,
         partition,
-        first: null,
-        last: -1,
+        records: [],
         replay,
-        generation,
         prunedAt: 0,
-        buffers: new Map(),
-        records: 0,
         openedAt: 0,
         next: firstSeen,
-        highWatermark: firstSeen,
+        leaderEpoch: -1,
       };
       states.set(key, state);
     }
     return state;
   }
 
-  /** Drops the open range and reads again from `claimed.first` to rebuild the claimed range. */
-  function rewind(state: PartitionState, claimed: Range): void {
-    const { topic, partition } = state;
-    logger.warn(
-      { topic, partition, ours: { first: state.first, last: state.last }, claimed },
-      "offset already claimed with another end; rebuilding the claimed range",
-    );
-    state.first = null;
-    state.replay = claimed;
-    state.buffers = new Map();
-    state.records = 0;
-    state.next = claimed.first;
-    consumer.seek({ topic, partition, offset: String(claimed.first) });
-  }
-
-  function add(state: PartitionState, message: KafkaMessage, offset: number): void {
-    if (state.first === null) {
-      state.first = state.replay?.first ?? offset;
-      state.openedAt = Date.now();
-    }
-    state.last = offset;
-    state.next = offset + 1;
-    state.records++;
-    const routed = routeRecord(message.value, actions);
+  /** Routes one record to its table partition's buffer. */
+  function route(
+    state: PartitionState,
+    record: RawRecord,
+    buffers: Map<string, { table: string; buffer: ColumnarBuffer }>,
+  ): void {
+    const routed = routeRecord(record.value, actions);
     let table: string;
     let event: Event;
     if ("rejected" in routed) {
-      const time = Number(message.timestamp);
+      const time = new Date(Number(record.timestamp)).toISOString();
       table = REJECTED_TABLE;
       event = {
-        raw: message.value === null ? null : UTF8_LENIENT.decode(message.value),
+        raw: record.value === null ? null : UTF8_LENIENT.decode(record.value),
         topic: state.topic,
         partition: state.partition,
-        offset,
+        offset: record.offset,
         reason: routed.rejected,
-        record_time: new Date(Number.isFinite(time) ? time : 0).toISOString(),
-        received_at: new Date(Number.isFinite(time) ? time : 0).toISOString(),
+        record_time: time,
+        received_at: time,
       };
       stats.rejected++;
     } else {
@@ -339,29 +332,60 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       }
       table = routed.table;
       event = routed.event;
-      stats.records++;
     }
     const key = `${table}/${partitionOf(event)}`;
-    let entry = state.buffers.get(key);
+    let entry = buffers.get(key);
     if (!entry) {
       const columns = table === REJECTED_TABLE ? REJECTED_COLUMNS : tables.get(table)!;
       entry = { table, buffer: new ColumnarBuffer(columns) };
-      state.buffers.set(key, entry);
+      buffers.set(key, entry);
     }
     entry.buffer.append(event);
   }
 
-  /** Claims the open range, writes its files, then commits past it. */
+  /**
+   * Claims the open range, writes its files, then commits past it. A claim
+   * already there with another end wins: a shorter one is landed from the
+   * front of the buffer and the rest becomes the next range; a longer one
+   * waits for its remaining records.
+   */
   async function flush(state: PartitionState): Promise<void> {
-    if (state.first === null || state.generation !== generation) return;
-    const range = { first: state.first, last: state.last };
-    if (!state.replay) {
-      const claimed = await claim(claimDir(state.topic, state.partition), range);
-      if (claimed.last !== range.last) return rewind(state, claimed);
+    const key = keyOf(state.topic, state.partition);
+    while (state.records.length > 0 && owned.has(key)) {
+      const lastSeen = state.records[state.records.length - 1]!.offset;
+      let range = state.replay ?? { first: state.records[0]!.offset, last: lastSeen };
+      if (!state.replay) {
+        const claimed = await claim(claimDir(state.topic, state.partition), range);
+        if (claimed.last !== range.last) {
+          logger.warn(
+            { topic: state.topic, partition: state.partition, ours: range, claimed },
+            "offset already claimed with another end; landing the claimed range",
+          );
+          range = claimed;
+        }
+      }
+      // A claimed range ends past what was read: wait for the rest, unless
+      // the partition has moved on past its end (a gap in the offsets).
+      if (range.last > lastSeen && state.next <= range.last) {
+        state.replay = range;
+        return;
+      }
+      const count = state.records.findIndex((r) => r.offset > range.last);
+      const rows = count < 0 ? state.records : state.records.slice(0, count);
+      await land(state, range, rows);
+      state.records = count < 0 ? [] : state.records.slice(count);
+      state.replay = null;
+      state.openedAt = Date.now();
+      if (state.records.length > 0 && !due(state)) return;
     }
+  }
+
+  async function land(state: PartitionState, range: Range, rows: RawRecord[]): Promise<void> {
+    const buffers = new Map<string, { table: string; buffer: ColumnarBuffer }>();
+    for (const record of rows) route(state, record, buffers);
     const topic = encodeURIComponent(state.topic);
     const name = `land-${topic}-${state.partition}-${range.first}.parquet`;
-    for (const [key, { buffer }] of state.buffers) {
+    for (const [key, { buffer }] of buffers) {
       const bytes = await encoder.encode(buffer.toTable(), options.compression);
       // Another lander may write the same file at the same moment (same rows):
       // each writes its own temporary file.
@@ -372,74 +396,94 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     // Fault injection for crash tests and drills: die as kill -9 would, with
     // the range's files written and its offsets not yet committed.
     if (options.killAfterFiles) Deno.kill(Deno.pid, "SIGKILL");
-    // A rebalance while the files were written: the partition's next owner
-    // follows the claim and commits it; a commit from here could go backwards.
-    if (state.generation !== generation) return;
-    await consumer.commitOffsets([
-      { topic: state.topic, partition: state.partition, offset: String(range.last + 1) },
-    ]);
+    await consumer.commit({
+      offsets: [{
+        topic: state.topic,
+        partition: state.partition,
+        offset: BigInt(range.last + 1),
+        leaderEpoch: state.leaderEpoch,
+      }],
+    });
     stats.commits++;
     logger.debug({ topic: state.topic, partition: state.partition, ...range }, "range landed");
-    state.first = null;
-    state.replay = null;
-    state.buffers = new Map();
-    state.records = 0;
     await prune(state, range.last + 1).catch((error) =>
       logger.warn({ err: String(error) }, "cannot prune range claims")
     );
   }
 
   const due = (state: PartitionState) =>
-    state.first !== null && !state.replay &&
-    (state.records >= options.flushRows || Date.now() - state.openedAt >= options.flushIntervalMs);
+    state.records.length > 0 && !state.replay &&
+    (state.records.length >= options.flushRows ||
+      Date.now() - state.openedAt >= options.flushIntervalMs);
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-    await locked(async () => {
-      const firstMessage = batch.messages[0];
-      if (!firstMessage) return;
-      const state = await stateFor(batch.topic, batch.partition, Number(firstMessage.offset));
-      state.highWatermark = Number(batch.highWatermark);
-      for (const message of batch.messages) {
-        // A rewind (seek) or a rejoin makes the rest of the batch stale.
-        if (!isRunning() || isStale() || stopping || state.generation !== generation) break;
-        const offset = Number(message.offset);
-        if (offset < state.next) continue;
-        if (state.replay && offset > state.replay.last) await flush(state);
-        add(state, message, offset);
-        resolveOffset(message.offset);
-        if (state.replay ? offset === state.replay.last : due(state)) await flush(state);
-        if (state.records % 5000 === 0) await heartbeat();
-      }
-      if (due(state)) await flush(state);
-    });
+  /** Adds one fetched record; flushes its partition when due. */
+  async function consume(
+    message: import("@platformatic/kafka").Message<Buffer, Buffer, Buffer, Buffer>,
+  ) {
+    const { topic, partition } = message;
+    // Fetched before a rebalance took the partition away.
+    if (stopping || !owned.has(keyOf(topic, partition))) return;
+    const offset = Number(message.offset);
+    const state = await stateFor(topic, partition, offset);
+    if (offset < state.next) return;
+    if (state.replay && offset > state.replay.last) {
+      state.next = offset; // past the claim's end: flush what it holds
+      await flush(state);
+    }
+    if (state.records.length === 0) state.openedAt = Date.now();
+    state.records.push({ offset, value: message.value ?? null, timestamp: message.timestamp });
+    stats.records++;
+    state.next = offset + 1;
+    state.leaderEpoch = message.leaderEpoch;
+    if (state.replay ? offset === state.replay.last : due(state)) await flush(state);
   }
 
-  consumer.on(consumer.events.REBALANCING, () => {
-    rebalancing = true;
-    generation++;
-  });
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    // The group resumes every partition from its committed offset: whatever
-    // was buffered is read again, by this lander or another.
-    generation++;
-    void locked(() => {
-      states.clear();
-      rebalancing = false;
-      logger.info({ assigned: payload.memberAssignment }, "partitions assigned");
-      return Promise.resolve();
+  /**
+   * Adopts the group's new assignment: partitions taken away drop what they
+   * buffered (their next owner reads it again from the committed offset);
+   * partitions kept go on where they were. A partition with no committed
+   * offset gets its start committed, so that every later rejoin resumes from
+   * a committed offset rather than from wherever this lander's fetch was.
+   */
+  async function assigned(): Promise<void> {
+    const assignments = consumer.assignments ?? [];
+    owned = new Set(assignments.flatMap((a) => a.partitions.map((p) => keyOf(a.topic, p))));
+    for (const key of states.keys()) if (!owned.has(key)) states.delete(key);
+    logger.info({
+      assigned: Object.fromEntries(assignments.map((a) => [a.topic, [...a.partitions].sort()])),
+    }, "partitions assigned");
+    if (assignments.length === 0) return;
+    const committed = await consumer.listCommittedOffsets({ topics: assignments });
+    const starts = await consumer.listOffsets({
+      topics: assignments.map((a) => a.topic),
+      timestamp: options.fromBeginning ? -2n : -1n,
     });
+    const offsets = [];
+    for (const a of assignments) {
+      for (const partition of a.partitions) {
+        if ((committed.get(a.topic)?.[partition] ?? -1n) >= 0n) continue;
+        const offset = starts.get(a.topic)?.[partition];
+        if (offset !== undefined) {
+          offsets.push({ topic: a.topic, partition, offset, leaderEpoch: -1 });
+        }
+      }
+    }
+    if (offsets.length > 0) await consumer.commit({ offsets });
+  }
+
+  consumer.on("consumer:group:join", () => {
+    void locked(assigned).catch((error) =>
+      logger.warn({ err: String(error) }, "cannot adopt the new assignment")
+    );
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    logger.error({ err: payload.error?.message, restart: payload.restart }, "consumer crashed");
-  });
+  consumer.on("consumer:group:rebalance", () => logger.info("rebalancing"));
 
   // Partitions that stop receiving records are flushed by age here.
   const timer = setInterval(() => {
-    if (rebalancing || stopping) return;
+    if (stopping) return;
     void locked(async () => {
       for (const state of states.values()) {
-        if (rebalancing || stopping) return;
+        if (stopping) return;
         if (due(state)) await flush(state);
       }
     }).catch((error) => logger.warn({ err: String(error) }, "timed flush failed; will retry"));
@@ -447,11 +491,20 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
 
   let lastCount = 0;
   let lastAt = Date.now();
-  const progress = setInterval(() => {
+  const progress = setInterval(async () => {
     const now = Date.now();
     const lag: Record<string, number> = {};
-    for (const s of states.values()) lag[`${s.topic}/${s.partition}`] = s.highWatermark - s.next;
-    const done = stats.records + stats.rejected + stats.skipped;
+    const topics = [...new Set([...states.values()].map((s) => s.topic))];
+    if (topics.length > 0) {
+      try {
+        const ends = await consumer.listOffsets({ topics });
+        for (const s of states.values()) {
+          const end = ends.get(s.topic)?.[s.partition];
+          if (end !== undefined) lag[`${s.topic}/${s.partition}`] = Number(end) - s.next;
+        }
+      } catch { /* lag is best effort */ }
+    }
+    const done = stats.records;
     logger.info({
       records_per_s: Math.round(((done - lastCount) * 1000) / Math.max(1, now - lastAt)),
       lag,
@@ -461,9 +514,21 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     lastAt = now;
   }, options.progressIntervalMs);
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning });
-  await consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch });
+  await consumer.joinGroup({});
+  await locked(assigned);
+  const stream = await consumer.consume({
+    topics: options.topics,
+    mode: kafka.MessagesStreamModes.COMMITTED,
+    fallbackMode: options.fromBeginning
+      ? kafka.MessagesStreamFallbackModes.EARLIEST
+      : kafka.MessagesStreamFallbackModes.LATEST,
+    autocommit: false,
+  });
+  const consuming = (async () => {
+    for await (const message of stream) await locked(() => consume(message));
+  })().catch((error) => {
+    if (!stopping) logger.error({ err: String(error) }, "consumer crashed");
+  });
   logger.info({ group, topics: options.topics, lake, brokers: options.brokers }, "landing");
 
   return {
@@ -472,15 +537,16 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       stopping = true;
       clearInterval(timer);
       clearInterval(progress);
-      // Commit what is complete while the consumer still runs (kafkajs ignores
-      // commits after stop). A range being rebuilt is left for the next run.
+      // Commit what is complete while the consumer is still in the group. A
+      // range being rebuilt is left for the next run.
       await locked(async () => {
-        if (rebalancing) return;
         for (const state of states.values()) {
-          if (state.first !== null && !state.replay) await flush(state);
+          if (!state.replay) await flush(state);
         }
       }).catch((error) => logger.warn({ err: String(error) }, "final flush failed"));
-      await consumer.disconnect();
+      await stream.close().catch(() => {});
+      await consuming;
+      await consumer.close(true).catch(() => {});
       encoder.close();
       logger.info({ ...stats }, "lander stopped");
     },
@@ -511,6 +577,7 @@ export async function main(args: string[]): Promise<number> {
         "flush-rows": { type: "string" },
         "progress-interval-ms": { type: "string" },
         "session-timeout-ms": { type: "string" },
+        "instance-id": { type: "string" },
         "from-latest": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
@@ -564,7 +631,8 @@ export async function main(args: string[]): Promise<number> {
       flushIntervalMs: positive("flush-interval-ms", flags["flush-interval-ms"], 10_000),
       flushRows: positive("flush-rows", flags["flush-rows"], 100_000),
       progressIntervalMs: positive("progress-interval-ms", flags["progress-interval-ms"], 10_000),
-      sessionTimeoutMs: positive("session-timeout-ms", flags["session-timeout-ms"], 30_000),
+      sessionTimeoutMs: positive("session-timeout-ms", flags["session-timeout-ms"], 10_000),
+      instanceId: flags["instance-id"] ?? Deno.env.get("HERALD_LANDER_INSTANCE_ID") ?? null,
       fromBeginning: !flags["from-latest"],
       clientId: `${kafkaOpts.client_id}-lander`,
       killAfterFiles: Deno.env.get("HERALD_LANDER_KILL") === "after-files",

@@ -6,58 +6,23 @@
  *
  * @module
  */
-import { Kafka, logLevel } from "kafkajs";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { openLake, TABLE_NAME } from "../query.ts";
+import { readTopics } from "../kafka/read.ts";
 
 /** How many times each oid occurs in one sink. */
 export type Counts = Map<string, number>;
 
-/** Every record of `topic`, read from the beginning up to the high watermark, counted by oid. */
+/** Every record of `topic`, read from the beginning up to its end offsets, counted by oid. */
 export async function kafkaCounts(
   brokers: string,
   topic: string,
   timeoutMs = 60_000,
 ): Promise<Counts> {
-  const kafka = new Kafka({
-    brokers: [brokers],
-    clientId: "herald-drill",
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Map<number, bigint>;
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
   const counts: Counts = new Map();
-  const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-  if (remaining.size === 0) return counts;
-  const consumer = kafka.consumer({ groupId: `drill-${crypto.randomUUID()}` });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ partition, message }) => {
-        const value = JSON.parse(message.value!.toString());
-        const oid = String(value.oid);
-        counts.set(oid, (counts.get(oid) ?? 0) + 1);
-        if (BigInt(message.offset) + 1n >= ends.get(partition)!) remaining.delete(partition);
-        return Promise.resolve();
-      },
-    });
-    const started = Date.now();
-    while (remaining.size > 0) {
-      if (Date.now() - started > timeoutMs) {
-        throw new Error(`Kafka topic "${topic}" not read to its end within ${timeoutMs} ms`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await consumer.disconnect();
+  for (const record of await readTopics(brokers, [topic], { timeoutMs })) {
+    const oid = String(JSON.parse(record.value).oid);
+    counts.set(oid, (counts.get(oid) ?? 0) + 1);
   }
   return counts;
 }
