@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
-import { startKafka } from "../tools/kafka.ts";
+import { startKafka } from "../tools/kafka/node.ts";
 import { createKafkaSink, type KafkaOptions } from "../sinks/kafka.ts";
 import { consumeAll, hasCommand, kafkaUnavailable } from "./_kafka.ts";
 import { type HeraldProcess, startHerald } from "./_process.ts";

@@ -27,7 +27,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type LoadSummary, runLoad } from "./load.ts";
-import { startKafka } from "./kafka.ts";
+import { startKafka } from "./kafka/node.ts";
 import { encodePng } from "./bench/png.ts";
 import {
   formatCount,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type KafkaBroker, startKafka } from "../kafka.ts";
+import { type KafkaBroker, startKafka } from "../kafka/node.ts";
 import { type KafkaCluster, SESSION_TIMEOUT_MS, startKafkaCluster } from "../kafka/cluster.ts";
 import { drillConfig, type Herald, rssBytes, startHerald, waitReady } from "./herald.ts";
 import { countOutcomes, type LoadCounts, type Outcome, sleep, startLoad, waitFor } from "./load.ts";

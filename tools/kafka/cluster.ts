@@ -29,7 +29,7 @@ import {
   readBrokerRecord,
   startNode,
   stopPid,
-} from "../kafka.ts";
+} from "./node.ts";
 
 /**
  * How long a node may miss heartbeats before the controller fences it and
