@@ -30,7 +30,7 @@ function assertPassed(result: DrillResult): void {
 Deno.test({
   name: "fault drills",
   ignore: noKafka !== null,
-  // kafkajs keeps timers and sockets of its own between steps.
+  // The Kafka client keeps timers and sockets of its own between steps.
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
