@@ -65,8 +65,11 @@ const options = object({
   max_batch_bytes: withDefault(positiveInt(), 512 * 1024),
   /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
   max_pending_events: withDefault(positiveInt(), 100000),
-  /** Produce requests in flight at once, across partitions (one per partition at most). */
-  max_in_flight: withDefault(positiveInt(256), 16),
+  /**
+   * Produce requests in flight at once: a pool of this many producers, each
+   * with its own connections; one request per partition at most.
+   */
+  max_in_flight: withDefault(positiveInt(16), 4),
   /**
    * Request timeout. A partition without a replica to fail over to that has
    * not answered for this long refuses new events at once (503).
@@ -76,7 +79,7 @@ const options = object({
   /** Idempotent producer (`acks: -1`, no duplicates on retry); false only for brokers that refuse it. */
   idempotent: withDefault(boolean(), true),
   /** Partitions of the topics Herald creates. */
-  partitions: withDefault(positiveInt(), 6),
+  partitions: withDefault(positiveInt(), 3),
   /** Replicas of the topics Herald creates (default: 3, or fewer brokers if the cluster is smaller). */
   replication_factor: optional(positiveInt()),
   /** `min.insync.replicas` of the topics Herald creates (default: replication_factor - 1, at least 1). */
@@ -133,6 +136,7 @@ interface Lane {
   sentAt: number;
   /** How long the request in flight may go unanswered before new events are refused. */
   patienceMs: number;
+  producer: Producer<string, string, string, string>;
 }
 
 /**
@@ -189,17 +193,25 @@ export async function createKafkaSink(
     timeout: opts.timeout_ms,
   };
   const ackTimeoutMs = context.config.server.ack_timeout_ms;
-  const producer: Producer<string, string, string, string> = new kafka.Producer({
-    ...base,
-    serializers: kafka.stringSerializers,
-    idempotent: opts.idempotent,
-    acks: kafka.ProduceAcks.ALL,
-    compression: opts.compression as (typeof KAFKA_COMPRESSIONS)[number],
-    // Retried with fresh metadata until the client's answer is due anyway.
-    retries: Math.max(2, Math.ceil(ackTimeoutMs / RETRY_DELAY_MS)),
-    retryDelay: RETRY_DELAY_MS,
-    autocreateTopics: false,
-  });
+  // The client keeps one request in flight per broker connection when
+  // idempotent, so each producer of the pool (own connections, own producer
+  // id) adds a Produce request in flight; a partition always uses the same one.
+  const producers: Producer<string, string, string, string>[] = Array.from(
+    { length: opts.max_in_flight },
+    () =>
+      new kafka.Producer({
+        ...base,
+        serializers: kafka.stringSerializers,
+        idempotent: opts.idempotent,
+        acks: kafka.ProduceAcks.ALL,
+        compression: opts.compression as (typeof KAFKA_COMPRESSIONS)[number],
+        // Retried with fresh metadata until the client's answer is due anyway.
+        retries: Math.max(2, Math.ceil(ackTimeoutMs / RETRY_DELAY_MS)),
+        retryDelay: RETRY_DELAY_MS,
+        autocreateTopics: false,
+      }),
+  );
+  const producer = producers[0]!;
   const stats: KafkaStats = { batches: 0, produceRequests: 0, events: 0 };
   const topicsOf = (config: GatewayConfig) =>
     kafkaTopics(opts, config.actions.map((a) => a.event_type));
@@ -224,7 +236,7 @@ export async function createKafkaSink(
     if (state !== "down") return;
     try {
       await ensureTopics();
-      if (opts.idempotent) await producer.initIdempotentProducer({});
+      if (opts.idempotent) await Promise.all(producers.map((p) => p.initIdempotentProducer({})));
       if (state === "down") {
         state = "up";
         logger.info({ brokers: opts.brokers, topics }, "kafka connected");
@@ -312,7 +324,16 @@ export async function createKafkaSink(
     const id = `${topic}\u0000${partition}`;
     let lane = lanes.get(id);
     if (!lane) {
-      lane = { topic, partition, chunks: [], events: 0, bytes: 0, sentAt: 0, patienceMs: 0 };
+      lane = {
+        topic,
+        partition,
+        chunks: [],
+        events: 0,
+        bytes: 0,
+        sentAt: 0,
+        patienceMs: 0,
+        producer: producers[lanes.size % producers.length]!,
+      };
       lanes.set(id, lane);
     }
     return lane;
@@ -338,7 +359,6 @@ export async function createKafkaSink(
     clearTimeout(linger);
     linger = undefined;
     for (const lane of ready) {
-      if (inFlight >= opts.max_in_flight) return;
       ready.delete(lane);
       send(lane);
     }
@@ -368,7 +388,7 @@ export async function createKafkaSink(
     inFlight++;
     stats.produceRequests++;
     const started = performance.now();
-    producer.send({ messages }).then(
+    lane.producer.send({ messages }).then(
       () => {
         stats.batches++;
         stats.events += events;
@@ -503,7 +523,7 @@ export async function createKafkaSink(
       state = "closed";
       clearTimeout(probe);
       clearTimeout(linger);
-      await producer.close(true).catch(() => {});
+      await Promise.all(producers.map((p) => p.close(true).catch(() => {})));
       logger.info({ ...stats }, "kafka sink closed");
     },
     health(): Promise<Health> {

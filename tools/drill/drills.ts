@@ -641,7 +641,7 @@ export const sigterm: Drill = (ctx) =>
 
 /**
  * The cluster drills run Herald's defaults for a cluster: `ack_timeout_ms`
- * 5000 (longer than a failover), a topic of 6 partitions with 3 replicas
+ * 5000 (longer than a failover), a topic of 3 partitions with 3 replicas
  * and `min.insync.replicas` 2.
  */
 const CLUSTER_OVERRIDES = { server: { ack_timeout_ms: 5000 } };
