@@ -262,9 +262,14 @@ export async function createKafkaSink(
 
   /** Creates the missing topics, then learns every topic's partition count. */
   async function ensureTopics(): Promise<void> {
-    const metadata = await producer.metadata({ topics: [], forceUpdate: true });
-    const missing = topics.filter((t) => !metadata.topics.has(t));
-    if (missing.length > 0) await createTopics(missing, metadata.brokers.size);
+    const admin: Admin = new kafka.Admin(base);
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length > 0) await createTopics(admin, missing);
+    } finally {
+      await admin.close();
+    }
     const known = await producer.metadata({ topics, forceUpdate: true });
     for (const topic of topics) {
       const info = known.topics.get(topic);
@@ -277,26 +282,23 @@ export async function createKafkaSink(
     }
   }
 
-  async function createTopics(missing: string[], brokers: number): Promise<void> {
-    const { replicas, minInsync } = topicReplication(opts, brokers);
-    const admin: Admin = new kafka.Admin(base);
-    try {
-      await admin.createTopics({
-        topics: missing,
-        partitions: opts.partitions,
-        replicas,
-        configs: [{ name: "min.insync.replicas", value: String(minInsync) }],
-      }).catch((error) => {
-        // Another gateway created it first.
-        if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describe(error))) throw error;
-      });
-      logger.info(
-        { topics: missing, partitions: opts.partitions, replicas, min_insync_replicas: minInsync },
-        "kafka topics created",
-      );
-    } finally {
-      await admin.close();
-    }
+  async function createTopics(admin: Admin, missing: string[]): Promise<void> {
+    // An empty topic list asks for no topics, but the brokers come along.
+    const { brokers } = await admin.metadata({ topics: [], forceUpdate: true });
+    const { replicas, minInsync } = topicReplication(opts, brokers.size);
+    await admin.createTopics({
+      topics: missing,
+      partitions: opts.partitions,
+      replicas,
+      configs: [{ name: "min.insync.replicas", value: String(minInsync) }],
+    }).catch((error) => {
+      // Another gateway created it first.
+      if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describe(error))) throw error;
+    });
+    logger.info(
+      { topics: missing, partitions: opts.partitions, replicas, min_insync_replicas: minInsync },
+      "kafka topics created",
+    );
   }
 
   /** Why events for `lane` are refused now, or null. */

@@ -516,19 +516,38 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
 
   await consumer.joinGroup({});
   await locked(assigned);
-  const stream = await consumer.consume({
-    topics: options.topics,
-    mode: kafka.MessagesStreamModes.COMMITTED,
-    fallbackMode: options.fromBeginning
-      ? kafka.MessagesStreamFallbackModes.EARLIEST
-      : kafka.MessagesStreamFallbackModes.LATEST,
-    autocommit: false,
-  });
+  const open = () =>
+    consumer.consume({
+      topics: options.topics,
+      mode: kafka.MessagesStreamModes.COMMITTED,
+      fallbackMode: options.fromBeginning
+        ? kafka.MessagesStreamFallbackModes.EARLIEST
+        : kafka.MessagesStreamFallbackModes.LATEST,
+      autocommit: false,
+    });
+  let stream = await open();
+  // The client ends a stream on some broker failures (a killed leader) while
+  // the consumer stays in its group: open a new one, which resumes from the
+  // committed offsets (what this lander buffered already is skipped).
   const consuming = (async () => {
-    for await (const message of stream) await locked(() => consume(message));
-  })().catch((error) => {
-    if (!stopping) logger.error({ err: String(error) }, "consumer crashed");
-  });
+    while (!stopping) {
+      try {
+        for await (const message of stream) await locked(() => consume(message));
+      } catch (error) {
+        if (stopping) return;
+        logger.warn({ err: String(error) }, "consumer stream failed; consuming again");
+      }
+      while (!stopping) {
+        await new Promise((r) => setTimeout(r, 500));
+        try {
+          stream = await open();
+          break;
+        } catch (error) {
+          logger.warn({ err: String(error) }, "cannot consume yet; retrying");
+        }
+      }
+    }
+  })();
   logger.info({ group, topics: options.topics, lake, brokers: options.brokers }, "landing");
 
   return {
