@@ -262,7 +262,8 @@ export async function createKafkaSink(
 
   /** Creates the missing topics, then learns every topic's partition count. */
   async function ensureTopics(): Promise<void> {
-    const admin: Admin = new kafka.Admin(base);
+    // Few quick retries: a probe runs again a second later anyway.
+    const admin: Admin = new kafka.Admin({ ...base, retries: 2, retryDelay: RETRY_DELAY_MS });
     try {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
@@ -270,7 +271,7 @@ export async function createKafkaSink(
     } finally {
       await admin.close();
     }
-    const known = await producer.metadata({ topics, forceUpdate: true });
+    const known = await producer.metadata({ topics, forceUpdate: true, retries: 2 });
     for (const topic of topics) {
       const info = known.topics.get(topic);
       if (!info?.partitionsCount) {
