@@ -38,6 +38,7 @@ import {
 import type { GatewayConfig } from "../config/mod.ts";
 import { NO_SINK_METRICS } from "../ops/metrics.ts";
 import { SinkUnavailableError } from "./errors.ts";
+import { partitionOfKey } from "./_murmur2.ts";
 import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
 
 /** Compression codecs of Produce requests. */
@@ -351,8 +352,7 @@ export async function createKafkaSink(
       roundRobin.set(topic, next);
       return next % count;
     }
-    // Kafka's default partitioner: positive murmur2 of the key bytes.
-    return (kafka.murmur2(key) & 0x7fffffff) % count;
+    return partitionOfKey(key, count);
   }
 
   /** Lanes with events and no request in flight, in the order they became ready. */

@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type LoadSummary, runLoad } from "./load.ts";
 import { startKafka } from "./kafka/node.ts";
+import { profileBatchStages, renderStages, STAGES_NOTE } from "./bench/stages.ts";
 import { encodePng } from "./bench/png.ts";
 import {
   formatCount,
@@ -824,7 +825,13 @@ export async function main(args: string[]): Promise<number> {
   await Deno.mkdir(dirname(chartPath), { recursive: true });
   await Deno.writeFile(chartPath, png);
   facts.wallS = (performance.now() - wallStart) / 1000;
-  const markdown = renderMarkdown(results, facts, relative(dirname(outPath), chartPath));
+  let markdown = renderMarkdown(results, facts, relative(dirname(outPath), chartPath));
+  if (options.only.includes("batch")) {
+    log("Profiling the batch route stage by stage, in-process");
+    markdown += `\n## The batch route, stage by stage\n\n${
+      renderStages(await profileBatchStages())
+    }\n\n${STAGES_NOTE}\n`;
+  }
   await Deno.writeTextFile(outPath, markdown);
   const fmt = await new Deno.Command(Deno.execPath(), {
     args: ["fmt", "--quiet", "--config", join(ROOT, "deno.json"), outPath],
