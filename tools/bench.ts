@@ -29,6 +29,12 @@ import { parseArgs } from "node:util";
 import { type LoadSummary, runLoad } from "./load.ts";
 import { startKafka } from "./kafka/node.ts";
 import { profileBatchStages, renderStages, STAGES_NOTE } from "./bench/stages.ts";
+import {
+  LANDER_NOTE,
+  type LanderMeasurement,
+  measureLander,
+  renderLander,
+} from "./bench/lander.ts";
 import { encodePng } from "./bench/png.ts";
 import {
   formatCount,
@@ -743,6 +749,7 @@ export async function main(args: string[]): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
 
   const results: TargetResult[] = [];
+  let lander: LanderMeasurement | null = null;
   let failed = false;
   try {
     if (specs.some((s) => s.id === "seeds")) {
@@ -783,6 +790,18 @@ export async function main(args: string[]): Promise<number> {
           skipped: `failed: ${message.split("\n")[0]}`,
         });
         notices.push(`${spec.label} failed: ${message.split("\n")[0]}.`);
+      }
+    }
+    if (!interrupted && !options.quick && ctx.brokers && options.only.includes("kafka")) {
+      try {
+        lander = await measureLander(ctx.brokers, { log });
+        log(
+          `lander: ${Math.round(lander.recordsPerS)} records/s draining; ` +
+            `lands again ${lander.restartS.toFixed(1)} s after kill -9`,
+        );
+      } catch (error) {
+        log(`lander: failed: ${(error as Error).message}`);
+        notices.push(`The lander rows failed: ${(error as Error).message.split("\n")[0]}.`);
       }
     }
   } finally {
@@ -826,6 +845,9 @@ export async function main(args: string[]): Promise<number> {
   await Deno.writeFile(chartPath, png);
   facts.wallS = (performance.now() - wallStart) / 1000;
   let markdown = renderMarkdown(results, facts, relative(dirname(outPath), chartPath));
+  if (lander) {
+    markdown += `\n## The lander\n\n${renderLander(lander)}\n\n${LANDER_NOTE}\n`;
+  }
   if (options.only.includes("batch")) {
     log("Profiling the batch route stage by stage, in-process");
     markdown += `\n## The batch route, stage by stage\n\n${
