@@ -51,9 +51,10 @@ async function produce(brokers: string, topic: string, values: string[]): Promis
     idempotent: true,
   });
   try {
-    for (let i = 0; i < values.length; i += 5000) {
+    // 2000 records of about 330 bytes stay under the broker's 1 MiB message.max.bytes.
+    for (let i = 0; i < values.length; i += 2000) {
       await producer.send({
-        messages: values.slice(i, i + 5000).map((value) => ({ topic, value, partition: 0 })),
+        messages: values.slice(i, i + 2000).map((value) => ({ topic, value, partition: 0 })),
       });
     }
   } finally {
