@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { startKafka } from "../tools/kafka/node.ts";
-import { createKafkaSink, type KafkaOptions } from "../sinks/kafka.ts";
+import { createKafkaSink, KAFKA_COMPRESSIONS, type KafkaOptions } from "../sinks/kafka.ts";
 import { consumeAll, hasCommand, kafkaUnavailable } from "./_kafka.ts";
 import { type HeraldProcess, startHerald } from "./_process.ts";
 import { sample, shippedConfig } from "./_helpers.ts";
@@ -151,6 +151,41 @@ Deno.test({
         assert.equal(acked, true);
         assert.equal((await consumeAll(brokers, [topic])).length, 1);
       });
+
+      await t.step(
+        "every compression codec writes records a reader decodes, on 3 partitions",
+        async () => {
+          const config = await shippedConfig();
+          for (const compression of KAFKA_COMPRESSIONS) {
+            const topic = `codec-${compression}-${crypto.randomUUID().slice(0, 8)}`;
+            const sink = await createKafkaSink({
+              ...(config.sinkOptions.kafka as KafkaOptions),
+              brokers: [brokers],
+              topic,
+              compression,
+            }, { config, logger: pino({ level: "silent" }) });
+            const events = Array.from({ length: 30 }, (_, i) => ({
+              event_id: `${compression}-${i}`,
+              event_type: "x",
+              host: `user${i % 7}.example`,
+              received_at: new Date().toISOString(),
+              note: "a repeated value that compresses ".repeat(4),
+            }));
+            try {
+              await sink.write(events);
+            } finally {
+              await sink.close();
+            }
+            const records = await consumeAll(brokers, [topic]);
+            assert.deepEqual(
+              records.map((r) => r.value.event_id).sort(),
+              events.map((e) => e.event_id).sort(),
+              `${compression}: every event once`,
+            );
+            for (const r of records) assert.equal(r.key, String(r.value.host));
+          }
+        },
+      );
 
       await t.step("credential headers and CR/LF never reach a Kafka record", async () => {
         const topic = `secrets-${crypto.randomUUID()}`;
