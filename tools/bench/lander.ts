@@ -17,10 +17,12 @@ export interface LanderMeasurement {
   recordsPerS: number;
   /** From kill -9 to the restarted lander's first commit, in s. */
   restartS: number;
+  /** From a second lander's spawn to its assignment of half of 4 partitions, in s. */
+  joinS: number;
 }
 
 /** Targets of the lander rows. */
-export const LANDER_TARGETS = { recordsPerS: 150_000, restartS: 5 };
+export const LANDER_TARGETS = { recordsPerS: 150_000, restartS: 5, joinS: 5 };
 
 const LAND_ARGS = taskArgs("land");
 
@@ -92,6 +94,38 @@ async function runLander(
   return { child, landingAt, doneAt: performance.now() };
 }
 
+/** The partitions of the last "partitions assigned" line of `text`. */
+function assignedCount(text: string): number {
+  const lines = [...text.matchAll(/"assigned":(\{[^}]*\})/g)];
+  const last = lines.at(-1);
+  if (!last) return -1;
+  return Object.values(JSON.parse(last[1]!) as Record<string, number[]>).flat().length;
+}
+
+/** One lander owns a 4-partition topic; times a second one's spawn to owning 2 of them. */
+async function measureJoin(brokers: string, env: Record<string, string>): Promise<number> {
+  const topic = `bench-join-${crypto.randomUUID().slice(0, 8)}`;
+  const admin = new Admin({ clientId: "herald-bench", bootstrapBrokers: [brokers] });
+  try {
+    await admin.createTopics({ topics: [topic], partitions: 4, replicas: 1 });
+  } finally {
+    await admin.close();
+  }
+  const flags = ["--topics", topic, "--group", `g-${topic}`];
+  const a = await runLander(env, [...flags, "--instance-id", "a"], (t) => assignedCount(t) === 4);
+  try {
+    const spawnedAt = performance.now();
+    const b = await runLander(env, [...flags, "--instance-id", "b"], (t) => assignedCount(t) === 2);
+    const joinS = (b.doneAt - spawnedAt) / 1000;
+    b.child.kill("SIGTERM");
+    await b.child.status;
+    return joinS;
+  } finally {
+    a.child.kill("SIGTERM");
+    await a.child.status;
+  }
+}
+
 /** Drains 300k records, then kills the lander and times its restart. */
 export async function measureLander(
   brokers: string,
@@ -125,7 +159,8 @@ export async function measureLander(
     const restartS = (again.doneAt - killedAt) / 1000;
     again.child.kill("SIGTERM");
     await again.child.status;
-    return { records, drainS, recordsPerS: records / drainS, restartS };
+    const joinS = await measureJoin(brokers, env);
+    return { records, drainS, recordsPerS: records / drainS, restartS, joinS };
   } finally {
     await Deno.remove(lake, { recursive: true }).catch(() => {});
   }
@@ -137,7 +172,8 @@ export const LANDER_NOTE =
   "to one partition, then `deno task land --flush-rows 100000 --instance-id bench-lander`; the " +
   "drain runs from the lander's `landing` line to the progress line showing the third commit " +
   "(progress every 100 ms). Then kill -9, one more record, and the same command again: the time " +
-  "from the kill to its first commit.";
+  "from the kill to its first commit. Last, one lander owns a 4-partition topic and a second " +
+  "one starts: the time from its spawn to its log line assigning it 2 partitions.";
 
 /** The lander rows as Markdown, with PASS or FAIL against the targets. */
 export function renderLander(m: LanderMeasurement): string {
@@ -155,6 +191,12 @@ export function renderLander(m: LanderMeasurement): string {
       `${m.restartS.toFixed(1)} s`,
       `<= ${t.restartS} s`,
       verdict(m.restartS <= t.restartS),
+    ],
+    [
+      "a second lander joins a group owning 4 partitions: owns 2 after",
+      `${m.joinS.toFixed(1)} s`,
+      `<= ${t.joinS} s`,
+      verdict(m.joinS <= t.joinS),
     ],
   ]);
 }
