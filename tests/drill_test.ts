@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { drillContext, type DrillResult, DRILLS, tmpfsUnavailable } from "../tools/drill/drills.ts";
 import { formatReport } from "../tools/drill.ts";
 import { kafkaUnavailable } from "./_kafka.ts";
+import { taskArgs } from "../tools/drill/herald.ts";
 
 const ci = Deno.env.get("CI") === "true";
 const noKafka = await kafkaUnavailable();
@@ -14,6 +15,31 @@ if (noKafka) console.error(`Drill tests ignored: ${noKafka} (they run and fail i
 const noTmpfs = ci ? null : await tmpfsUnavailable();
 if (noTmpfs) {
   console.error(`Disk-full drill tests ignored: ${noTmpfs} (they run and fail in CI)`);
+}
+
+/** Runs `deno task kafka ...args` as a user would. */
+async function kafkaTask(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("kafka"), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Polls `deno task kafka ...args` until it exits with `code` (a killed JVM takes a moment). */
+async function waitForCode(args: string[], code: number, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  while ((await kafkaTask(...args)).code !== code) {
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`"kafka ${args.join(" ")}" never exited ${code}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 function assertPassed(result: DrillResult): void {
@@ -46,6 +72,30 @@ Deno.test({
           fn: async () => assertPassed(await drill(ctx)),
         });
       }
+      await t.step({
+        name: "deno task kafka status, kill --node and start on the drills' cluster",
+        sanitizeOps: false,
+        sanitizeResources: false,
+        fn: async () => {
+          const cluster = await ctx.cluster();
+          const status = await kafkaTask("status", "--dir", cluster.dir);
+          assert.equal(status.code, 0, status.stderr);
+          assert.equal(status.stdout.trim(), cluster.brokers);
+          assert.equal(status.stderr.match(/pid \d+/g)?.length, 3, status.stderr);
+          const killed = await kafkaTask("kill", "--node", "3", "--dir", cluster.dir);
+          assert.equal(killed.code, 0, killed.stderr);
+          await waitForCode(["status", "--dir", cluster.dir], 1);
+          assert.match(
+            (await kafkaTask("status", "--dir", cluster.dir)).stderr,
+            /node 3 .*not running/,
+          );
+          const started = await kafkaTask("start", "--dir", cluster.dir);
+          assert.equal(started.code, 0, started.stderr);
+          assert.equal(started.stdout.trim(), cluster.brokers, "same nodes, same ports");
+          assert.equal((await kafkaTask("status", "--dir", cluster.dir)).code, 0);
+          assert.notEqual(await cluster.pidOf(3), null, "the cluster finds the restarted node");
+        },
+      });
     } finally {
       await ctx.close();
     }

@@ -719,7 +719,8 @@ export const clusterBrokerStop: Drill = (ctx) =>
     const stopMs = Math.max(kafkaTimeout * 3, 6000);
     await sleep(Math.max(1500, (ctx.seconds * 1000) / 2));
     const id = (await cluster.leaders(run.topic))[0]!;
-    const pid = cluster.nodes[id - 1]!.pid;
+    const pid = await cluster.pidOf(id);
+    if (pid === null) throw new Error(`node ${id} of the cluster is not running`);
     let stopped = false;
     let stoppedAt = 0;
     try {
@@ -766,9 +767,10 @@ export function drillContext(
     async close() {
       const nodes = await cluster?.catch(() => null);
       if (nodes) {
-        for (const node of nodes.nodes) {
+        for (let id = 1; id <= nodes.size; id++) {
+          const pid = await nodes.pidOf(id);
           try {
-            Deno.kill(node.pid, "SIGCONT");
+            if (pid !== null) Deno.kill(pid, "SIGCONT"); // in case a drill died with it stopped
           } catch { /* gone */ }
         }
         await nodes.stop();

@@ -53,18 +53,20 @@ export interface StartClusterOptions {
   log?: (msg: string) => void;
 }
 
-/** A running cluster. Node ids run from 1 to `nodes.length`. */
+/** A running cluster. Node ids run from 1 to `size`. */
 export interface KafkaCluster {
   /** Bootstrap list for clients: `127.0.0.1:<port>,...`. */
   brokers: string;
   dir: string;
-  /** The nodes by id - 1; a restarted node replaces its entry. */
-  nodes: KafkaBroker[];
+  /** The node count; ids run from 1 to it. */
+  size: number;
+  /** Node `id`'s pid now (null: not running), read from its folder. */
+  pidOf(id: number): Promise<number | null>;
   /** Node `id`'s port, running or not. */
   portOf(id: number): number;
   /** Node id of the broker listening on `port`. */
   idOfPort(port: number): number;
-  /** Sends `signal` to node `id` and waits until it has exited. */
+  /** Sends `signal` to node `id` and waits until it has exited (nothing if it is not running). */
   kill(id: number, signal?: Deno.Signal): Promise<void>;
   /** Starts node `id` again on its data and ports. */
   restart(id: number): Promise<KafkaBroker>;
@@ -72,7 +74,7 @@ export interface KafkaCluster {
   activeController(): Promise<number>;
   /** The leader's node id of each partition of `topic`, by partition. */
   leaders(topic: string): Promise<number[]>;
-  /** Stops every node (controlled shutdown, then SIGKILL). */
+  /** Stops every node running in the folder (controlled shutdown, then SIGKILL). */
   stop(): Promise<void>;
 }
 
@@ -222,27 +224,28 @@ export async function startKafkaCluster(options: StartClusterOptions = {}): Prom
     for (const s of started) if (s.status === "fulfilled") await s.value.stop();
     throw (failed as PromiseRejectedResult).reason;
   }
-  const nodes = started.map((s) => (s as PromiseFulfilledResult<KafkaBroker>).value);
   const byId = (id: number) => {
     if (!record.nodes[id - 1]) throw new RangeError(`No node ${id}: expected 1 to ${count}`);
     return id - 1;
   };
+  // Each call reads the node's folder, so a node restarted from outside (by
+  // `deno task kafka start`) is still found.
+  const current = (id: number) => runningNode(nodeDir(dir, record.nodes[byId(id)]!.id));
   return {
     brokers: record.nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
     dir,
-    nodes,
+    size: count,
+    pidOf: async (id) => (await current(id))?.pid ?? null,
     portOf: (id) => record.nodes[byId(id)]!.port,
     idOfPort(port) {
       const node = record.nodes.find((n) => n.port === port);
       if (!node) throw new RangeError(`No node listens on port ${port}`);
       return node.id;
     },
-    kill: (id, signal = "SIGTERM") => nodes[byId(id)]!.kill(signal),
-    async restart(id) {
-      const node = await launch(id);
-      nodes[byId(id)] = node;
-      return node;
+    async kill(id, signal = "SIGTERM") {
+      await (await current(id))?.kill(signal);
     },
+    restart: (id) => launch(byId(id) + 1),
     async activeController() {
       let best = { id: -1, epoch: -1 };
       for (const n of record.nodes) {
@@ -273,7 +276,7 @@ export async function startKafkaCluster(options: StartClusterOptions = {}): Prom
       }
     },
     async stop() {
-      await Promise.all(nodes.map((n) => n.stop()));
+      await Promise.all(record.nodes.map(async (n) => (await current(n.id))?.stop()));
     },
   };
 }
