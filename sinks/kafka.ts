@@ -391,7 +391,8 @@ export async function createKafkaSink(
     inFlight++;
     stats.produceRequests++;
     const started = performance.now();
-    lane.producer.send({ messages }).then(
+    // acks per call: the client ignores the constructor's acks when not idempotent.
+    lane.producer.send({ messages, acks: kafka.ProduceAcks.ALL }).then(
       () => {
         stats.batches++;
         stats.events += events;
