@@ -105,25 +105,23 @@ export function clusterProperties(nodes: number): Record<string, string | number
   };
 }
 
-/** Free loopback ports, preferring `wanted` ones that are free; all held until chosen. */
-function pickPorts(wanted: (number | undefined)[]): number[] {
-  const held: Deno.Listener[] = [];
+/** `count` free loopback ports, all held until every one is chosen. */
+function pickPorts(count: number): number[] {
+  const held = Array.from({ length: count }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
   try {
-    return wanted.map((port) => {
-      if (port) {
-        try {
-          held.push(Deno.listen({ hostname: "127.0.0.1", port }));
-          return port;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-        }
-      }
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      held.push(listener);
-      return (listener.addr as Deno.NetAddr).port;
-    });
+    return held.map((listener) => (listener.addr as Deno.NetAddr).port);
   } finally {
     for (const listener of held) listener.close();
+  }
+}
+
+function portIsFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return false;
+    throw error;
   }
 }
 
@@ -183,12 +181,25 @@ export async function startKafkaCluster(options: StartClusterOptions = {}): Prom
   const running = await Promise.all(
     Array.from({ length: count }, (_, i) => runningNode(nodeDir(dir, i + 1))),
   );
-  const ports = pickPorts(
-    Array.from({ length: count }, (_, i) => [
-      running[i]?.port ?? recorded?.nodes[i]?.port,
-      running[i]?.controllerPort ?? recorded?.nodes[i]?.controllerPort,
-    ]).flat(),
-  );
+  // The quorum's voters (each node's controller port) are fixed once the
+  // nodes are formatted: a recorded cluster keeps its ports, and a dead node
+  // whose port another process took cannot come back.
+  if (recorded) {
+    for (const [i, node] of recorded.nodes.entries()) {
+      if (running[i]) continue;
+      const busy = [node.port, node.controllerPort].filter((port) => !portIsFree(port));
+      if (busy.length > 0) {
+        throw new Error(
+          `Cannot restart node ${node.id} of "${dir}": port ${
+            busy.join(", ")
+          } on 127.0.0.1 is in use`,
+        );
+      }
+    }
+  }
+  const ports = recorded
+    ? recorded.nodes.flatMap((n) => [n.port, n.controllerPort])
+    : pickPorts(2 * count);
   const record: ClusterRecord = {
     clusterId: recorded?.clusterId ?? randomClusterId(),
     nodes: Array.from({ length: count }, (_, i) => ({
