@@ -21,6 +21,7 @@ import {
   ensureKafkaJars,
   isBrokerOf,
   isFormatted,
+  portIsFree,
   readBrokerRecord,
   startKafka,
   stopPid,
@@ -62,16 +63,6 @@ function parseCount(name: string, text: string): number {
     throw new RangeError(`Invalid --${name} "${text}": expected a number from 1 to 9`);
   }
   return n;
-}
-
-function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) return false;
-    throw error;
-  }
 }
 
 /** The running single node in `dir`, or null. */

@@ -25,6 +25,7 @@ import {
   isBrokerOf,
   type KafkaBroker,
   type NodeSpec,
+  portIsFree,
   randomClusterId,
   readBrokerRecord,
   startNode,
@@ -112,16 +113,6 @@ function pickPorts(count: number): number[] {
     return held.map((listener) => (listener.addr as Deno.NetAddr).port);
   } finally {
     for (const listener of held) listener.close();
-  }
-}
-
-function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) return false;
-    throw error;
   }
 }
 

@@ -524,6 +524,17 @@ export async function readBrokerRecord(dir: string): Promise<BrokerRecord | unde
   }
 }
 
+/** Whether nothing listens on `port` of 127.0.0.1. */
+export function portIsFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return false;
+    throw error;
+  }
+}
+
 /** Picks the two ports, holding each candidate bound until both are chosen. */
 function choosePorts(
   wanted: { port?: number; controllerPort?: number },
