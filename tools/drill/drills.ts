@@ -670,8 +670,9 @@ function faultNotes(run: Run, outcomes: readonly Outcome[], faultAt: number): vo
 }
 
 /**
- * SIGKILL a node of the 3-node cluster under load (the leader of partition 0,
- * or the active controller), restart it on its data: every 2xx in Kafka once.
+ * SIGKILL a node of the 3-node cluster under load (a partition leader that
+ * is not the controller, or the active controller), restart it on its data:
+ * every 2xx in Kafka once.
  */
 function clusterKill(name: string, victim: "leader" | "controller"): Drill {
   return (ctx) =>
@@ -683,7 +684,9 @@ function clusterKill(name: string, victim: "leader" | "controller"): Drill {
       const phaseMs = Math.max(1500, (ctx.seconds * 1000) / 2);
       await sleep(phaseMs);
       const leaders = await cluster.leaders(run.topic);
-      const id = victim === "leader" ? leaders[0]! : await cluster.activeController();
+      const id = victim === "leader"
+        ? await plainLeader(cluster, run.topic)
+        : await cluster.activeController();
       const led = leaders.flatMap((leader, partition) => leader === id ? [partition] : []);
       await cluster.kill(id, "SIGKILL");
       const killedAt = Date.now();
@@ -704,7 +707,31 @@ function clusterKill(name: string, victim: "leader" | "controller"): Drill {
     });
 }
 
-/** SIGSTOP the leader of partition 0 past `kafka.timeout_ms`, then SIGCONT. */
+/**
+ * A partition leader that is not the active controller (each drill's topic
+ * is new, so its partitions are spread over every node): killing or
+ * stopping it tests a leader's failover alone.
+ */
+async function plainLeader(
+  cluster: KafkaCluster,
+  topic: string,
+  avoid: number[] = [],
+): Promise<number> {
+  const skip = new Set([await cluster.activeController(), ...avoid]);
+  const leader = (await cluster.leaders(topic)).find((id) => !skip.has(id));
+  if (leader === undefined) {
+    throw new Error(`every partition of "${topic}" is led by node ${[...skip].join(" or ")}`);
+  }
+  return leader;
+}
+
+/**
+ * SIGSTOP a partition leader past `kafka.timeout_ms`, then SIGCONT. It is
+ * not the first bootstrap broker, a case Herald does not ride out yet (see
+ * the README's drills section: the client's Produce retries refresh
+ * metadata from that broker only, which hangs), nor the active controller,
+ * whose hang is a failover of its own.
+ */
 export const clusterBrokerStop: Drill = (ctx) =>
   drill("cluster-broker-stop", ctx, async (run) => {
     await run.setup(CLUSTER_OVERRIDES);
@@ -718,7 +745,8 @@ export const clusterBrokerStop: Drill = (ctx) =>
     const kafkaTimeout = Number(run.config.kafka!.timeout_ms);
     const stopMs = Math.max(kafkaTimeout * 3, 6000);
     await sleep(Math.max(1500, (ctx.seconds * 1000) / 2));
-    const id = (await cluster.leaders(run.topic))[0]!;
+    const first = cluster.idOfPort(Number(cluster.brokers.split(",")[0]!.split(":")[1]));
+    const id = await plainLeader(cluster, run.topic, [first]);
     const pid = await cluster.pidOf(id);
     if (pid === null) throw new Error(`node ${id} of the cluster is not running`);
     let stopped = false;
@@ -736,7 +764,10 @@ export const clusterBrokerStop: Drill = (ctx) =>
     const outcomes = await load.stop();
     await run.stopClean();
     faultNotes(run, outcomes, stoppedAt);
-    run.notes.push(`node ${id} (leader of partition 0) stopped ${seconds(stopMs)}`);
+    run.notes.push(
+      `node ${id} (a partition leader, not the controller nor the first bootstrap broker) ` +
+        `stopped ${seconds(stopMs)}`,
+    );
     return run.verdict(outcomes, { kafka: true });
   });
 
