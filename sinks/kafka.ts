@@ -133,11 +133,23 @@ interface Lane {
   chunks: Chunk[];
   events: number;
   bytes: number;
-  /** When the request in flight was sent; 0 when none is. */
-  sentAt: number;
-  /** How long the request in flight may go unanswered before new events are refused. */
+  /** When each request in flight was sent, oldest first. */
+  sending: number[];
+  /** How long the newest request in flight may go unanswered before new events are refused. */
   patienceMs: number;
-  producer: Producer<string, string, string, string>;
+  /** The producer of the pool this partition sends with now. */
+  producer: number;
+}
+
+/** When the newest request of `lane` in flight was sent; 0 when none is. */
+function newest(lane: Lane): number {
+  return lane.sending.length === 0 ? 0 : lane.sending[lane.sending.length - 1]!;
+}
+
+/** `list` rotated left by `by`. */
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
 }
 
 /**
@@ -196,12 +208,16 @@ export async function createKafkaSink(
   const ackTimeoutMs = context.config.server.ack_timeout_ms;
   // The client keeps one request in flight per broker connection when
   // idempotent, so each producer of the pool (own connections, own producer
-  // id) adds a Produce request in flight; a partition always uses the same one.
+  // id) adds a Produce request in flight; a partition uses one at a time.
+  // Each starts its bootstrap list at another broker: the client refreshes
+  // metadata during Produce retries from the first one only, so a partition
+  // whose request hangs moves to the next producer (see `unstick`).
   const producers: Producer<string, string, string, string>[] = Array.from(
     { length: opts.max_in_flight },
-    () =>
+    (_, i) =>
       new kafka.Producer({
         ...base,
+        bootstrapBrokers: rotate(opts.brokers, i),
         serializers: kafka.stringSerializers,
         idempotent: opts.idempotent,
         acks: kafka.ProduceAcks.ALL,
@@ -306,8 +322,8 @@ export async function createKafkaSink(
   /** Why events for `lane` are refused now, or null. */
   function refusal(lane: Lane | undefined): string | null {
     if (state !== "up") return `Kafka is unavailable: ${lastError}`;
-    if (lane && lane.sentAt > 0) {
-      const stalled = Date.now() - lane.sentAt;
+    if (lane && lane.sending.length > 0) {
+      const stalled = Date.now() - newest(lane);
       if (stalled > lane.patienceMs) {
         return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
       }
@@ -319,7 +335,7 @@ export async function createKafkaSink(
   function unavailable(): string | null {
     let worst: Lane | undefined;
     for (const lane of lanes.values()) {
-      if (lane.sentAt > 0 && (!worst || lane.sentAt < worst.sentAt)) worst = lane;
+      if (lane.sending.length > 0 && (!worst || newest(lane) < newest(worst))) worst = lane;
     }
     return refusal(worst);
   }
@@ -334,9 +350,9 @@ export async function createKafkaSink(
         chunks: [],
         events: 0,
         bytes: 0,
-        sentAt: 0,
+        sending: [],
         patienceMs: 0,
-        producer: producers[lanes.size % producers.length]!,
+        producer: lanes.size % producers.length,
       };
       lanes.set(id, lane);
     }
@@ -386,13 +402,15 @@ export async function createKafkaSink(
     lane.bytes -= bytes;
     queuedEvents -= events;
     const messages = batch.length === 1 ? batch[0]!.records : batch.flatMap((c) => c.records);
-    lane.sentAt = Date.now();
+    const sentAt = Date.now();
+    lane.sending.push(sentAt);
+    unsticking ??= setInterval(unstick, Math.max(20, Math.min(200, opts.timeout_ms / 10)));
     lane.patienceMs = replicated.has(lane.topic) ? ackTimeoutMs : opts.timeout_ms;
     inFlight++;
     stats.produceRequests++;
     const started = performance.now();
     // acks per call: the client ignores the constructor's acks when not idempotent.
-    lane.producer.send({ messages, acks: kafka.ProduceAcks.ALL }).then(
+    producers[lane.producer]!.send({ messages, acks: kafka.ProduceAcks.ALL }).then(
       () => {
         stats.batches++;
         stats.events += events;
@@ -417,11 +435,37 @@ export async function createKafkaSink(
         failLanes(failure);
       },
     ).finally(() => {
-      lane.sentAt = 0;
+      lane.sending.splice(lane.sending.indexOf(sentAt), 1);
       inFlight--;
-      if (lane.chunks.length > 0) ready.add(lane);
+      if (inFlight === 0) {
+        clearInterval(unsticking);
+        unsticking = undefined;
+      }
+      if (lane.chunks.length > 0 && lane.sending.length === 0) ready.add(lane);
       if (ready.size > 0) flush();
     });
+  }
+
+  /**
+   * A partition whose newest request has hung past `timeout_ms` sends what
+   * waited behind it with the next producer of the pool (another producer id,
+   * so its sequence numbers are its own): the hung request's producer may be
+   * refreshing metadata from a hung broker. Order between the two requests
+   * is lost; neither event is lost or written twice.
+   */
+  let unsticking: ReturnType<typeof setInterval> | undefined;
+  function unstick(): void {
+    const now = Date.now();
+    for (const lane of lanes.values()) {
+      if (
+        lane.chunks.length > 0 && lane.sending.length > 0 &&
+        lane.sending.length < producers.length && now - newest(lane) > opts.timeout_ms
+      ) {
+        lane.producer = (lane.producer + 1) % producers.length;
+        ready.delete(lane);
+        send(lane);
+      }
+    }
   }
 
   function settle(ticket: Ticket, error?: unknown): void {
@@ -498,7 +542,7 @@ export async function createKafkaSink(
         lane.chunks.push({ ticket, records, bytes });
         lane.events += records.length;
         lane.bytes += bytes;
-        if (lane.sentAt === 0) ready.add(lane);
+        if (lane.sending.length === 0) ready.add(lane);
         if (lane.events >= opts.max_batch_events || lane.bytes >= opts.max_batch_bytes) {
           full = true;
         }
@@ -527,6 +571,7 @@ export async function createKafkaSink(
       state = "closed";
       clearTimeout(probe);
       clearTimeout(linger);
+      clearInterval(unsticking);
       await Promise.all(producers.map((p) => p.close(true).catch(() => {})));
       logger.info({ ...stats }, "kafka sink closed");
     },

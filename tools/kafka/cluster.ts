@@ -65,8 +65,6 @@ export interface KafkaCluster {
   pidOf(id: number): Promise<number | null>;
   /** Node `id`'s port, running or not. */
   portOf(id: number): number;
-  /** Node id of the broker listening on `port`. */
-  idOfPort(port: number): number;
   /** Sends `signal` to node `id` and waits until it has exited (nothing if it is not running). */
   kill(id: number, signal?: Deno.Signal): Promise<void>;
   /** Starts node `id` again on its data and ports. */
@@ -239,11 +237,6 @@ export async function startKafkaCluster(options: StartClusterOptions = {}): Prom
     size: count,
     pidOf: async (id) => (await current(id))?.pid ?? null,
     portOf: (id) => record.nodes[byId(id)]!.port,
-    idOfPort(port) {
-      const node = record.nodes.find((n) => n.port === port);
-      if (!node) throw new RangeError(`No node listens on port ${port}`);
-      return node.id;
-    },
     async kill(id, signal = "SIGTERM") {
       await (await current(id))?.kill(signal);
     },
