@@ -447,18 +447,20 @@ export async function createKafkaSink(
   }
 
   /**
-   * A partition whose newest request has hung past `timeout_ms` sends what
-   * waited behind it with the next producer of the pool (another producer id,
-   * so its sequence numbers are its own): the hung request's producer may be
-   * refreshing metadata from a hung broker. Order between the two requests
-   * is lost; neither event is lost or written twice.
+   * A partition with replicas whose newest request has hung past
+   * `timeout_ms` sends what waited behind it with the next producer of the
+   * pool (another producer id, so its sequence numbers are its own): the hung
+   * request's producer may be refreshing metadata from a hung broker while
+   * another leader has taken over. Order between the two requests is lost;
+   * no event is lost or written twice. A partition without replicas has no
+   * other leader to find: it refuses instead (see `refusal`).
    */
   let unsticking: ReturnType<typeof setInterval> | undefined;
   function unstick(): void {
     const now = Date.now();
     for (const lane of lanes.values()) {
       if (
-        lane.chunks.length > 0 && lane.sending.length > 0 &&
+        lane.chunks.length > 0 && lane.sending.length > 0 && replicated.has(lane.topic) &&
         lane.sending.length < producers.length && now - newest(lane) > opts.timeout_ms
       ) {
         lane.producer = (lane.producer + 1) % producers.length;
