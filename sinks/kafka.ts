@@ -135,8 +135,6 @@ interface Lane {
   bytes: number;
   /** When each request in flight was sent, oldest first. */
   sending: number[];
-  /** How long the newest request in flight may go unanswered before new events are refused. */
-  patienceMs: number;
   /** The producer of the pool this partition sends with now. */
   producer: number;
 }
@@ -324,7 +322,9 @@ export async function createKafkaSink(
     if (state !== "up") return `Kafka is unavailable: ${lastError}`;
     if (lane && lane.sending.length > 0) {
       const stalled = Date.now() - newest(lane);
-      if (stalled > lane.patienceMs) {
+      // A partition with replicas may still fail over in time until the ack timeout.
+      const patienceMs = replicated.has(lane.topic) ? ackTimeoutMs : opts.timeout_ms;
+      if (stalled > patienceMs) {
         return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
       }
     }
@@ -351,7 +351,6 @@ export async function createKafkaSink(
         events: 0,
         bytes: 0,
         sending: [],
-        patienceMs: 0,
         producer: lanes.size % producers.length,
       };
       lanes.set(id, lane);
@@ -405,7 +404,6 @@ export async function createKafkaSink(
     const sentAt = Date.now();
     lane.sending.push(sentAt);
     unsticking ??= setInterval(unstick, Math.max(20, Math.min(200, opts.timeout_ms / 10)));
-    lane.patienceMs = replicated.has(lane.topic) ? ackTimeoutMs : opts.timeout_ms;
     inFlight++;
     stats.produceRequests++;
     const started = performance.now();
