@@ -1,6 +1,6 @@
 /** Test helpers around a real Kafka broker started by `tools/kafka.ts`. */
-import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
 import { readTopics } from "../tools/kafka/read.ts";
+import { createTopic, produceValues } from "../tools/kafka/write.ts";
 
 /** Whether `cmd` runs on this machine. */
 export async function hasCommand(cmd: string, args = ["--version"]): Promise<boolean> {
@@ -54,21 +54,6 @@ export async function consumeAll(
 
 /** Creates `topic` (one partition) and writes `values` to it, in order. */
 export async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
-  const bootstrapBrokers = brokers.split(",");
-  const admin = new Admin({ clientId: "herald-test", bootstrapBrokers });
-  try {
-    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
-  } finally {
-    await admin.close();
-  }
-  const producer = new Producer({
-    clientId: "herald-test",
-    bootstrapBrokers,
-    serializers: stringSerializers,
-  });
-  try {
-    await producer.send({ messages: values.map((value) => ({ topic, value })) });
-  } finally {
-    await producer.close();
-  }
+  await createTopic(brokers, topic);
+  await produceValues(brokers, topic, values);
 }

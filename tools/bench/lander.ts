@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
+import { createTopic, produceValues } from "../kafka/write.ts";
 import { taskArgs } from "../drill/herald.ts";
 import { markdownTable } from "./report.ts";
 
@@ -43,25 +43,6 @@ function record(i: number): string {
     sword_type: "large",
     strength: i % 11,
   });
-}
-
-async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
-  const producer = new Producer({
-    clientId: "herald-bench",
-    bootstrapBrokers: [brokers],
-    serializers: stringSerializers,
-    idempotent: true,
-  });
-  try {
-    // 2000 records of about 330 bytes stay under the broker's 1 MiB message.max.bytes.
-    for (let i = 0; i < values.length; i += 2000) {
-      await producer.send({
-        messages: values.slice(i, i + 2000).map((value) => ({ topic, value, partition: 0 })),
-      });
-    }
-  } finally {
-    await producer.close();
-  }
 }
 
 /** A lander process whose stderr is watched until `done` says so. */
@@ -105,12 +86,7 @@ function assignedCount(text: string): number {
 /** One lander owns a 4-partition topic; times a second one's spawn to owning 2 of them. */
 async function measureJoin(brokers: string, env: Record<string, string>): Promise<number> {
   const topic = `bench-join-${crypto.randomUUID().slice(0, 8)}`;
-  const admin = new Admin({ clientId: "herald-bench", bootstrapBrokers: [brokers] });
-  try {
-    await admin.createTopics({ topics: [topic], partitions: 4, replicas: 1 });
-  } finally {
-    await admin.close();
-  }
+  await createTopic(brokers, topic, 4);
   const flags = ["--topics", topic, "--group", `g-${topic}`];
   const a = await runLander(env, [...flags, "--instance-id", "a"], (t) => assignedCount(t) === 4);
   try {
@@ -135,13 +111,8 @@ export async function measureLander(
   const log = options.log ?? (() => {});
   const topic = `bench-land-${crypto.randomUUID().slice(0, 8)}`;
   const lake = await Deno.makeTempDir({ prefix: "herald-bench-lake-" });
-  const admin = new Admin({ clientId: "herald-bench", bootstrapBrokers: [brokers] });
-  try {
-    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
-  } finally {
-    await admin.close();
-  }
-  await produce(brokers, topic, Array.from({ length: records }, (_, i) => record(i)));
+  await createTopic(brokers, topic, 1);
+  await produceValues(brokers, topic, Array.from({ length: records }, (_, i) => record(i)));
   log(`lander: ${records} records on ${topic}; draining`);
   const env = { KAFKA_BROKERS: brokers, HERALD_LAKE: lake, NO_COLOR: "1" };
   const flags = ["--topics", topic, "--group", `g-${topic}`, "--instance-id", "bench-lander"];
@@ -154,7 +125,7 @@ export async function measureLander(
     drain.child.kill("SIGKILL");
     await drain.child.status;
     const killedAt = performance.now();
-    await produce(brokers, topic, [record(records)]);
+    await produceValues(brokers, topic, [record(records)]);
     const again = await runLander(env, [...flags, "--flush-interval-ms", "100"], commits(1));
     const restartS = (again.doneAt - killedAt) / 1000;
     again.child.kill("SIGTERM");
