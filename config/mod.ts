@@ -6,7 +6,6 @@
  * @module
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { findSink, SINKS } from "../sinks/mod.ts";
 import { BASE_COLUMNS, headerColumn, isSensitiveHeader } from "./columns.ts";
 import { type FieldSpec, parseFieldSpec } from "./fields.ts";
 import {
@@ -46,6 +45,28 @@ export interface GatewayConfig {
   actions: ActionConfig[];
   /** Each registered sink's parsed section, by sink name. */
   sinkOptions: Record<string, unknown>;
+}
+
+/**
+ * A config section that a plug-in (a sink) declares: its key, its schema, and
+ * the environment variables that override it. The registry of sections is
+ * passed in; config never imports the sinks.
+ */
+export interface ConfigSection<O = unknown> {
+  /** The section's key in the config file; also the name used in `sinks:` and `--sinks`. */
+  readonly name: string;
+  /** Schema of the section; every key needs a default. */
+  readonly options: Schema<O>;
+  /** Applies environment overrides (e.g. `KAFKA_BROKERS`) to parsed options. */
+  fromEnv?(options: O, env: (name: string) => string | undefined): O;
+}
+
+/** Options of {@linkcode parseConfig} and {@linkcode loadConfig}. */
+export interface ParseOptions {
+  /** The sinks' sections: the names `sinks:` may list, and each one's config section. */
+  registry: readonly ConfigSection[];
+  /** Labels error messages (default `config`; {@linkcode loadConfig} gives the path). */
+  file?: string;
 }
 
 /** Outcome of {@linkcode parseConfig}. */
@@ -180,23 +201,35 @@ const actionSchema = object({
   fields: fieldsSchema,
 });
 
-const rootSchema = object({
+const coreSchemas = {
   server: serverSchema,
   enrich: object({ headers: withDefault(list(headerName), ["host", "user-agent", "accept"]) }),
-  sinks: withDefault(
-    list(string({ values: SINKS.map((s) => s.name) }), { min: 1 }),
-    ["stdout"],
-  ),
   actions: list(actionSchema, { min: 1 }),
   ...guardSchemas,
-  ...Object.fromEntries(SINKS.map((s) => [s.name, s.options])),
-});
+};
+
+type Root = Infer<ReturnType<typeof object<typeof coreSchemas>>> & {
+  sinks: string[];
+  [section: string]: unknown;
+};
+
+function rootSchema(sections: readonly ConfigSection[]): Schema<Root> {
+  return object({
+    ...coreSchemas,
+    sinks: withDefault(
+      list(string({ values: sections.map((s) => s.name) }), { min: 1 }),
+      ["stdout"],
+    ),
+    ...Object.fromEntries(sections.map((s) => [s.name, s.options])),
+  }) as Schema<Root>;
+}
 
 /**
- * Parses and validates config text. `file` only labels error messages.
+ * Parses and validates config text against Herald's sections and the sinks'.
  * Every problem is reported, each as `file:line: key.path: message`.
  */
-export function parseConfig(text: string, file = "config"): ParseResult {
+export function parseConfig(text: string, options: ParseOptions): ParseResult {
+  const { file = "config", registry: sections } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -206,8 +239,8 @@ export function parseConfig(text: string, file = "config"): ParseResult {
     };
   }
   const issues: Issue[] = [];
-  const root = rootSchema.parse(doc.toJS(), [], issues);
-  const config = root ? buildConfig(root, issues) : undefined;
+  const root = rootSchema(sections).parse(doc.toJS(), [], issues);
+  const config = root ? buildConfig(root, sections, issues) : undefined;
   if (!config || issues.length > 0) {
     const line = (issue: Issue) => lineOf(doc.contents, issue.path, issue.key, lineCounter);
     const errors = issues
@@ -221,7 +254,11 @@ export function parseConfig(text: string, file = "config"): ParseResult {
   return { ok: true, config };
 }
 
-function buildConfig(root: Infer<typeof rootSchema>, issues: Issue[]): GatewayConfig | undefined {
+function buildConfig(
+  root: Root,
+  sections: readonly ConfigSection[],
+  issues: Issue[],
+): GatewayConfig | undefined {
   const headerColumns: string[] = [];
   root.enrich.headers.forEach((header, i) => {
     if (isSensitiveHeader(header)) {
@@ -295,7 +332,7 @@ function buildConfig(root: Infer<typeof rootSchema>, issues: Issue[]): GatewayCo
   });
 
   const sinkOptions: Record<string, unknown> = {};
-  for (const sink of SINKS) sinkOptions[sink.name] = (root as Record<string, unknown>)[sink.name];
+  for (const section of sections) sinkOptions[section.name] = root[section.name];
   const { server, enrich, sinks, auth, rate_limit, cors } = root;
   const keyNames = auth.write_keys.map((k) => k.name);
   keyNames.forEach((name, i) => {
@@ -334,19 +371,25 @@ function lineOf(
 }
 
 /** Reads and parses a config file; errors name the file. */
-export async function loadConfig(file: string): Promise<ParseResult> {
+export async function loadConfig(
+  file: string,
+  options: Omit<ParseOptions, "file">,
+): Promise<ParseResult> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (error) {
     return { ok: false, errors: [`Cannot read config "${file}": ${(error as Error).message}`] };
   }
-  return parseConfig(text, file);
+  return parseConfig(text, { ...options, file });
 }
 
 /** Startup overrides from flags and environment. */
 export interface Overrides {
+  /** The sinks `--sinks` may name, with their env overrides. */
+  registry: readonly ConfigSection[];
   port?: number;
+  /** `--sinks`: a comma-separated list of sink names. */
   sinks?: string;
   env: (name: string) => string | undefined;
 }
@@ -356,7 +399,7 @@ export interface Overrides {
  * environment variables. Throws `TypeError` naming the bad value.
  */
 export function applyOverrides(config: GatewayConfig, overrides: Overrides): GatewayConfig {
-  const { env } = overrides;
+  const { env, registry } = overrides;
   const portText = overrides.port ?? env("PORT");
   const port = portText === undefined || portText === "" ? config.server.port : Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -366,13 +409,13 @@ export function applyOverrides(config: GatewayConfig, overrides: Overrides): Gat
   const sinks = sinkList ? sinkList.split(",").map((s) => s.trim()).filter(Boolean) : config.sinks;
   if (sinks.length === 0) throw new TypeError("No sinks selected: give at least one");
   for (const name of sinks) {
-    if (!findSink(name)) {
-      const known = SINKS.map((s) => `"${s.name}"`).join(", ");
+    if (!registry.some((s) => s.name === name)) {
+      const known = registry.map((s) => `"${s.name}"`).join(", ");
       throw new TypeError(`Unknown sink "${name}": expected one of ${known}`);
     }
   }
   const sinkOptions = { ...config.sinkOptions };
-  for (const sink of SINKS) {
+  for (const sink of registry) {
     if (sink.fromEnv) sinkOptions[sink.name] = sink.fromEnv(sinkOptions[sink.name], env);
   }
   return { ...config, server: { ...config.server, port }, sinks: [...new Set(sinks)], sinkOptions };

@@ -61,15 +61,15 @@ export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
 }
 
 /** A string, optionally restricted to a set of values or a pattern. */
-export function string(
-  options: { values?: readonly string[]; pattern?: RegExp; hint?: string; minLength?: number } = {},
-): Schema<string> {
-  return schema((value, path, issues) => {
+export function string<V extends string = string>(
+  options: { values?: readonly V[]; pattern?: RegExp; hint?: string; minLength?: number } = {},
+): Schema<V> {
+  return schema<V>((value, path, issues) => {
     if (typeof value !== "string") {
       issues.push({ path, message: `expected a string, got ${describe(value)}` });
       return undefined;
     }
-    if (options.values && !options.values.includes(value)) {
+    if (options.values && !(options.values as readonly string[]).includes(value)) {
       const allowed = options.values.map((v) => `"${v}"`).join(", ");
       issues.push({ path, message: `unknown value "${value}" (expected one of ${allowed})` });
       return undefined;
@@ -82,7 +82,8 @@ export function string(
       issues.push({ path, message: `must not be empty` });
       return undefined;
     }
-    return value;
+    // Checked against `values` when they are given; any string otherwise.
+    return value as V;
   });
 }
 

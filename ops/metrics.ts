@@ -8,35 +8,9 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RouteMetrics } from "../routes/mod.ts";
 import type { WriteObserver } from "../sinks/fan_out.ts";
-import type { Sink, SinkLoad } from "../sinks/mod.ts";
-
-/** What a sink reports besides its queue, which is read at scrape time. */
-export interface SinkMetrics {
-  /**
-   * One flush (a Produce request, a log write and fsync, a stdout write)
-   * carried `events` events to the backend in `seconds`.
-   */
-  flushed(sink: string, events: number, seconds: number): void;
-  /** A write to the sink's backend failed; `kind` names what failed. */
-  error(sink: string, kind: string): void;
-  /** A data file was written (the Parquet sink's files). */
-  fileWritten(sink: string): void;
-}
-
-/** Reports nothing: for sinks made outside a running Herald (tests, the lander). */
-export const NO_SINK_METRICS: SinkMetrics = {
-  flushed() {},
-  error() {},
-  fileWritten() {},
-};
-
-/** The `action` label of requests that are not a configured action. */
-export const ROUTE_LABELS = {
-  batch: "_batch",
-  ops: "_ops",
-  unmatched: "_unmatched",
-} as const;
+import type { Sink, SinkLoad, SinkMetrics } from "../sinks/contract.ts";
 
 // Seconds: a Kafka ack is about a millisecond, a log fsync a few, a stalled broker the ack timeout.
 const LATENCY_BUCKETS = [
@@ -95,7 +69,7 @@ export class Tally<A extends string, B extends string> {
 }
 
 /** Every metric Herald exposes, in one registry. */
-export class Metrics implements SinkMetrics {
+export class Metrics implements SinkMetrics, RouteMetrics {
   readonly registry = new Registry();
   #sinks: readonly Sink[] = [];
 

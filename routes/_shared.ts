@@ -2,9 +2,8 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { ActionConfig, GatewayConfig } from "../config/mod.ts";
-import type { Metrics } from "../ops/metrics.ts";
 import type { FanOut } from "../sinks/fan_out.ts";
-import type { Event } from "../sinks/mod.ts";
+import type { Event, Sink } from "../sinks/contract.ts";
 import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from "./enrich.ts";
 
 /** Hono environment of Herald's app: Deno's connection info and the request id. */
@@ -20,8 +19,27 @@ export interface RouteContext {
   fanOut: FanOut;
   logger: Logger;
   deps: EnrichDeps;
-  metrics: Metrics;
+  metrics: RouteMetrics;
 }
+
+/** What the routes count, and what /metrics serves; ops' `Metrics` implements it. */
+export interface RouteMetrics {
+  /** Requests answered, by action label and status. */
+  readonly requests: { add(action: string, status: number): void };
+  /** Items per batch request. */
+  readonly batchEvents: { observe(items: number): void };
+  /** Tells /metrics which sinks to read queues and health from. */
+  watchSinks(sinks: readonly Sink[]): void;
+  /** The exposition text and its content type. */
+  scrape(): Promise<{ body: string; contentType: string }>;
+}
+
+/** The `action` label of requests that are not a configured action. */
+export const ROUTE_LABELS = {
+  batch: "_batch",
+  ops: "_ops",
+  unmatched: "_unmatched",
+} as const;
 
 /** The JSON error body every non-2xx answer carries. */
 export function errorBody(error: string, message: string, fields?: FieldProblem[]) {

@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ActionConfig } from "../config/mod.ts";
-import type { Event } from "../sinks/mod.ts";
+import type { Event } from "../sinks/contract.ts";
 import {
   bodyLimits,
   buildEvent,

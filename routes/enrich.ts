@@ -8,7 +8,7 @@
 import { headerColumn, isSensitiveHeader } from "../config/columns.ts";
 import type { ActionConfig } from "../config/mod.ts";
 import { coerceField, type FieldValue, generateValue } from "../config/fields.ts";
-import type { Event } from "../sinks/mod.ts";
+import type { Event } from "../sinks/contract.ts";
 
 /** Clock, id source and randomness, injected so tests get exact values. */
 export interface EnrichDeps {

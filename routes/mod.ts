@@ -8,17 +8,23 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
-import { Metrics, ROUTE_LABELS } from "../ops/metrics.ts";
-import { SinkUnavailableError } from "../sinks/errors.ts";
+import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { FanOut } from "../sinks/fan_out.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import type { EnrichDeps } from "./enrich.ts";
 import { guards, type SecretSource } from "./guard.ts";
 import { uuidv7Generator } from "./ids.ts";
-import { errorBody, type HeraldEnv, type RouteContext } from "./_shared.ts";
+import {
+  errorBody,
+  type HeraldEnv,
+  ROUTE_LABELS,
+  type RouteContext,
+  type RouteMetrics,
+} from "./_shared.ts";
 
-export type { HeraldEnv } from "./_shared.ts";
+export type { HeraldEnv, RouteMetrics } from "./_shared.ts";
+export { ROUTE_LABELS } from "./_shared.ts";
 
 /** Error codes of the JSON body, by status, for errors raised while reading a request. */
 const HTTP_ERRORS: Record<number, string> = {
@@ -38,8 +44,8 @@ export interface AppOptions {
   deps?: Partial<AppDeps>;
   /** Where write-key values come from (default: env and files). */
   secrets?: SecretSource;
-  /** Served at /metrics (default: a registry of this app's own). */
-  metrics?: Metrics;
+  /** Counts requests and serves /metrics (ops' `Metrics`). */
+  metrics: RouteMetrics;
 }
 
 /** Builds the app; `fanOut` receives every accepted event. */
@@ -56,7 +62,7 @@ export function buildApp(
     requestId: () => crypto.randomUUID(),
     ...options.deps,
   };
-  const metrics = options.metrics ?? new Metrics();
+  const { metrics } = options;
   metrics.watchSinks(fanOut.sinks);
   const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
   const app = new Hono<HeraldEnv>();

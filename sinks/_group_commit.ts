@@ -1,4 +1,4 @@
-import { SinkUnavailableError } from "./errors.ts";
+import { SinkUnavailableError } from "./contract.ts";
 
 /**
  * Group commit: writers append items, one flush at a time carries every item

@@ -1,16 +1,25 @@
 /**
- * Fan-out with the `fan_out` policy (as in Redpanda Connect's broker): every
- * event goes to every selected sink, and a write succeeds only when all of
- * them have made it durable within `timeoutMs`. Any failure or timeout fails
- * the whole write, so the client gets 503 and retries. Sinks that did succeed
+ * Fan-out with the `fan_out_fail_fast` policy (Redpanda Connect's name for
+ * it; their `fan_out` retries a failed output forever instead): every event
+ * goes to every selected sink, and a write succeeds only when all of them
+ * have made it durable within `timeoutMs`. Any failure or timeout fails the
+ * whole write at once, so the client gets 503 and retries. Sinks that did succeed
  * keep the event, so a retried event can appear twice in those sinks
  * (at-least-once across sinks).
  *
  * @module
  */
-import { SinkUnavailableError } from "./errors.ts";
 import type { GatewayConfig } from "../config/mod.ts";
-import type { Event, Health, Sink, SinkLoad } from "./mod.ts";
+import {
+  type Event,
+  type Health,
+  type Sink,
+  type SinkLoad,
+  SinkUnavailableError,
+} from "./contract.ts";
+
+/** What a write does when one sink fails: fail the whole write now (see the module doc). */
+export const FAN_OUT_POLICY = "fan_out_fail_fast";
 
 /** A sink's health with its queue, as /readyz shows it. */
 export interface SinkReadiness extends Health {
@@ -41,6 +50,8 @@ interface Pending {
 
 /** Delivers to every sink at once; see the module doc for the policy. */
 export class FanOut {
+  /** The policy, by the name Redpanda Connect gives it. */
+  readonly policy = FAN_OUT_POLICY;
   readonly sinks: readonly Sink[];
   /** How long every sink has to confirm a write. */
   timeoutMs: number;

@@ -4,8 +4,13 @@
  *
  * @module
  */
-import { SinkUnavailableError } from "./errors.ts";
-import type { Event, Health, Sink, SinkLoad } from "./mod.ts";
+import {
+  type Event,
+  type Health,
+  type Sink,
+  type SinkLoad,
+  SinkUnavailableError,
+} from "./contract.ts";
 
 /** A sink that stores events in an array. */
 export class MemorySink implements Sink {

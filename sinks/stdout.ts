@@ -7,11 +7,16 @@
  */
 import pino from "pino";
 import { object, positiveInt, withDefault } from "../config/schema.ts";
-import { NO_SINK_METRICS, type SinkMetrics } from "../ops/metrics.ts";
-import { SinkUnavailableError } from "./errors.ts";
 import { GroupCommit } from "./_group_commit.ts";
-import { type ByteWriter, writeAll } from "./_write_all.ts";
-import type { Event, Sink, SinkDefinition } from "./mod.ts";
+import { type ByteWriter, writeAll } from "./io.ts";
+import {
+  type Event,
+  NO_SINK_METRICS,
+  type Sink,
+  type SinkDefinition,
+  type SinkMetrics,
+  SinkUnavailableError,
+} from "./contract.ts";
 
 const options = object({
   /** Bytes of formatted events allowed to wait for stdout (a slow pipe reader) before 503s. */

@@ -1,20 +1,21 @@
 import pino from "pino";
 import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
-import type { Metrics } from "../ops/metrics.ts";
+import { Metrics } from "../ops/metrics.ts";
 import { buildApp } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
+import { SINKS } from "../sinks/mod.ts";
 
 /** The shipped config, parsed. */
 export async function shippedConfig(): Promise<GatewayConfig> {
-  const result = await loadConfig("config/gateway.yaml");
+  const result = await loadConfig("config/gateway.yaml", { registry: SINKS });
   if (!result.ok) throw new Error(result.errors.join("\n"));
   return result.config;
 }
 
 /** Parses config text or throws with its errors. */
 export function configFrom(text: string): GatewayConfig {
-  const result = parseConfig(text, "test.yaml");
+  const result = parseConfig(text, { registry: SINKS, file: "test.yaml" });
   if (!result.ok) throw new Error(result.errors.join("\n"));
   return result.config;
 }
@@ -24,6 +25,7 @@ export function appWithMemorySink(
   config: GatewayConfig,
   options: { timeoutMs?: number; metrics?: Metrics } = {},
 ) {
+  const metrics = options.metrics ?? new Metrics();
   const sink = new MemorySink();
   const logLines: string[] = [];
   const logger = pino({ base: null }, { write: (line: string) => logLines.push(line) });
@@ -31,11 +33,11 @@ export function appWithMemorySink(
   const fanOut = new FanOut([sink], {
     timeoutMs: options.timeoutMs ?? 1000,
     readyQueueRatio: config.server.ready_queue_ratio,
-    onWrite: options.metrics?.observeWrite,
+    onWrite: metrics.observeWrite,
   });
   const app = buildApp(config, fanOut, {
     logger,
-    metrics: options.metrics,
+    metrics,
     deps: {
       now: () => Date.UTC(2026, 10, 23, 10, 0, 0),
       eventId: () => `evt-${++n}`,

@@ -1,22 +1,23 @@
 import assert from "node:assert/strict";
 import { applyOverrides, type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
+import { SINKS } from "../sinks/mod.ts";
 
 const MINIMAL = `actions:\n  - name: ping\n`;
 
 function config(text: string): GatewayConfig {
-  const result = parseConfig(text, "test.yaml");
+  const result = parseConfig(text, { registry: SINKS, file: "test.yaml" });
   if (!result.ok) throw new Error(result.errors.join("\n"));
   return result.config;
 }
 
 function errors(text: string): string[] {
-  const result = parseConfig(text, "test.yaml");
+  const result = parseConfig(text, { registry: SINKS, file: "test.yaml" });
   assert.equal(result.ok, false, "expected the config to be rejected");
   return result.ok ? [] : result.errors;
 }
 
 Deno.test("parseConfig() accepts the shipped config with every seed action", async () => {
-  const result = await loadConfig("config/gateway.yaml");
+  const result = await loadConfig("config/gateway.yaml", { registry: SINKS });
   assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
   const byPath = Object.fromEntries(result.config.actions.map((a) => [a.path, a]));
   const expected: Record<string, [string, string]> = {
@@ -158,7 +159,7 @@ Deno.test("parseConfig() reports YAML syntax errors and duplicate keys with thei
 });
 
 Deno.test("loadConfig() names a missing file", async () => {
-  const result = await loadConfig("no/such.yaml");
+  const result = await loadConfig("no/such.yaml", { registry: SINKS });
   assert.equal(result.ok, false);
   assert.match(result.ok ? "" : result.errors[0]!, /^Cannot read config "no\/such\.yaml": /);
 });
@@ -166,13 +167,23 @@ Deno.test("loadConfig() names a missing file", async () => {
 Deno.test("applyOverrides() takes port and sinks from flags before env", () => {
   const base = config(MINIMAL);
   const env = (vars: Record<string, string>) => (name: string) => vars[name];
-  const fromEnv = applyOverrides(base, { env: env({ PORT: "8080", HERALD_SINKS: "stdout" }) });
+  const fromEnv = applyOverrides(base, {
+    registry: SINKS,
+    env: env({ PORT: "8080", HERALD_SINKS: "stdout" }),
+  });
   assert.equal(fromEnv.server.port, 8080);
-  const fromFlags = applyOverrides(base, { port: 9090, env: env({ PORT: "8080" }) });
+  const fromFlags = applyOverrides(base, {
+    registry: SINKS,
+    port: 9090,
+    env: env({ PORT: "8080" }),
+  });
   assert.equal(fromFlags.server.port, 9090);
   assert.throws(
-    () => applyOverrides(base, { sinks: "stdout,kafak", env: env({}) }),
+    () => applyOverrides(base, { registry: SINKS, sinks: "stdout,kafak", env: env({}) }),
     /Unknown sink "kafak": expected one of "stdout"/,
   );
-  assert.throws(() => applyOverrides(base, { env: env({ PORT: "http" }) }), /Invalid port "http"/);
+  assert.throws(
+    () => applyOverrides(base, { registry: SINKS, env: env({ PORT: "http" }) }),
+    /Invalid port "http"/,
+  );
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
-import { SinkUnavailableError } from "../sinks/errors.ts";
+import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { Event, Sink } from "../sinks/mod.ts";
 
 Deno.test("FanOut.write() delivers every event to every sink", async () => {

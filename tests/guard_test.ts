@@ -8,26 +8,33 @@ import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { parseConfig } from "../config/mod.ts";
 import { TokenBuckets } from "../routes/guard.ts";
-import { openLake } from "../tools/query.ts";
+import { openLake } from "../query/mod.ts";
 import { startHerald } from "./_process.ts";
+import { SINKS } from "../sinks/mod.ts";
 
 const base = parse(await Deno.readTextFile("config/gateway.yaml"));
 
 Deno.test("config: write key values never sit in the YAML", () => {
   const text = (key: string) =>
     stringify({ ...base, auth: { write_keys: [parse(`{name: mobile, ${key}}`)] } });
-  const literal = parseConfig(text("value: hunter2"), "g.yaml");
+  const literal = parseConfig(text("value: hunter2"), { registry: SINKS, file: "g.yaml" });
   assert.equal(literal.ok, false);
   assert.match(
     (literal as { errors: string[] }).errors[0]!,
     /auth\.write_keys\[0\]\.value: a key's value never goes in the config: use value_env or value_file/,
   );
-  const both = parseConfig(text("value_env: A, value_file: /x"), "g.yaml");
+  const both = parseConfig(text("value_env: A, value_file: /x"), {
+    registry: SINKS,
+    file: "g.yaml",
+  });
   assert.match(
     (both as { errors: string[] }).errors[0]!,
     /exactly one of value_env and value_file/,
   );
-  assert.equal(parseConfig(text("value_env: HERALD_KEY_MOBILE"), "g.yaml").ok, true);
+  assert.equal(
+    parseConfig(text("value_env: HERALD_KEY_MOBILE"), { registry: SINKS, file: "g.yaml" }).ok,
+    true,
+  );
 });
 
 Deno.test("token buckets refill at their rate and forget the least recently used key", () => {

@@ -1,8 +1,9 @@
+import { sinkOptions } from "../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { startKafka } from "../tools/kafka/node.ts";
-import { createKafkaSink, KAFKA_COMPRESSIONS, type KafkaOptions } from "../sinks/kafka.ts";
+import { createKafkaSink, KAFKA_COMPRESSIONS, kafkaSink } from "../sinks/kafka/mod.ts";
 import { consumeAll, hasCommand, kafkaUnavailable } from "./_kafka.ts";
 import { type HeraldProcess, startHerald } from "./_process.ts";
 import { sample, shippedConfig } from "./_helpers.ts";
@@ -129,7 +130,7 @@ Deno.test({
         const topic = `close-${crypto.randomUUID()}`;
         const config = await shippedConfig();
         const opts = {
-          ...(config.sinkOptions.kafka as KafkaOptions),
+          ...sinkOptions(config, kafkaSink),
           brokers: [brokers],
           topic,
           linger_ms: 60_000,
@@ -159,7 +160,7 @@ Deno.test({
           for (const compression of KAFKA_COMPRESSIONS) {
             const topic = `codec-${compression}-${crypto.randomUUID().slice(0, 8)}`;
             const sink = await createKafkaSink({
-              ...(config.sinkOptions.kafka as KafkaOptions),
+              ...sinkOptions(config, kafkaSink),
               brokers: [brokers],
               topic,
               compression,

@@ -9,10 +9,11 @@ import { parse, stringify } from "yaml";
 import { loadConfig } from "../config/mod.ts";
 import { startKafka } from "../tools/kafka/node.ts";
 import { runLoad } from "../tools/load.ts";
-import { openLake } from "../tools/query.ts";
-import { claim, pruneClaims, readClaim } from "../tools/land/claims.ts";
+import { openLake } from "../query/mod.ts";
+import { claim, pruneClaims, readClaim } from "../lander/mod.ts";
 import { consumeAll, kafkaUnavailable, produce } from "./_kafka.ts";
 import { type HeraldProcess, startHerald, taskArgs } from "./_process.ts";
+import { SINKS } from "../sinks/mod.ts";
 
 Deno.test("claim() lets exactly one of racing claims of an offset win, for good", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herald-claims-" });
@@ -56,7 +57,7 @@ if (unavailable) {
 
 const LAND_ARGS = taskArgs("land");
 const base = parse(await Deno.readTextFile("config/gateway.yaml"));
-const shipped = await loadConfig("config/gateway.yaml");
+const shipped = await loadConfig("config/gateway.yaml", { registry: SINKS });
 if (!shipped.ok) throw new Error(shipped.errors.join("\n"));
 const tableOf = new Map(shipped.config.actions.map((a) => [a.name, a.table]));
 const eventTypes = [...new Set(shipped.config.actions.map((a) => a.event_type))];

@@ -1,10 +1,11 @@
+import { sinkOptions } from "../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { Metrics } from "../ops/metrics.ts";
-import { createKafkaSink, type KafkaOptions } from "../sinks/kafka.ts";
-import { createParquetSink, type ParquetOptions } from "../sinks/parquet.ts";
+import { createKafkaSink, kafkaSink } from "../sinks/kafka/mod.ts";
+import { createParquetSink, parquetSink } from "../sinks/parquet/mod.ts";
 import { createStdoutSink } from "../sinks/stdout.ts";
-import { openLake } from "../tools/query.ts";
+import { openLake } from "../query/mod.ts";
 import { appWithMemorySink, configFrom, sample, shippedConfig } from "./_helpers.ts";
 import { startHerald } from "./_process.ts";
 
@@ -113,7 +114,7 @@ Deno.test("the Parquet sink reports log flushes and files written; DuckDB reads 
   const metrics = new Metrics();
   const config = await shippedConfig();
   const sink = await createParquetSink(
-    { ...(config.sinkOptions.parquet as ParquetOptions), dir },
+    { ...sinkOptions(config, parquetSink), dir },
     { config, logger: silent, metrics },
   );
   metrics.watchSinks([sink]);
@@ -174,7 +175,7 @@ Deno.test("the Kafka sink counts connection errors against a port where no broke
   const metrics = new Metrics();
   const config = await shippedConfig();
   const sink = await createKafkaSink({
-    ...(config.sinkOptions.kafka as KafkaOptions),
+    ...sinkOptions(config, kafkaSink),
     brokers: [`127.0.0.1:${port}`],
     timeout_ms: 1000,
   }, { config, logger: silent, metrics });

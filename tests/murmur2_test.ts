@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { murmur2 as clientMurmur2 } from "@platformatic/kafka";
-import { murmur2, partitionOfKey } from "../sinks/_murmur2.ts";
+import { murmur2, partitionOfKey } from "../sinks/kafka/_murmur2.ts";
 import { seededRandom } from "./_helpers.ts";
 
 Deno.test("murmur2() gives the values of Kafka's Java client (UtilsTest vectors)", () => {

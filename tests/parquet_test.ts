@@ -1,7 +1,13 @@
+import { sinkOptions } from "../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { openLake } from "../tools/query.ts";
-import { createParquetSink, type ParquetOptions, parseSegment } from "../sinks/parquet.ts";
+import { openLake } from "../query/mod.ts";
+import {
+  createParquetSink,
+  type ParquetOptions,
+  parquetSink,
+  parseSegment,
+} from "../sinks/parquet/mod.ts";
 import type { Event } from "../sinks/mod.ts";
 import { configFrom, shippedConfig } from "./_helpers.ts";
 import { startHerald } from "./_process.ts";
@@ -69,7 +75,7 @@ Deno.test("createParquetSink() rolls typed, Hive-partitioned files that DuckDB r
   const dir = await Deno.makeTempDir();
   const config = configFrom(TEST_CONFIG);
   const opts: ParquetOptions = {
-    ...(config.sinkOptions.parquet as ParquetOptions),
+    ...sinkOptions(config, parquetSink),
     dir,
     roll_rows: 10,
   };
@@ -121,7 +127,7 @@ Deno.test("createParquetSink() rolls typed, Hive-partitioned files that DuckDB r
 Deno.test("createParquetSink() replays a leftover log into the same files, never twice", async () => {
   const dir = await Deno.makeTempDir();
   const config = configFrom(TEST_CONFIG);
-  const opts = { ...(config.sinkOptions.parquet as ParquetOptions), dir };
+  const opts = { ...sinkOptions(config, parquetSink), dir };
   const first = await createParquetSink(opts, { config, logger: silent });
   for (let i = 0; i < 5; i++) await first.write([event(i, "join", 10, { guild: `g${i}` })]);
   // A crash after the files were renamed but before the log was removed: keep a copy of the log.
@@ -249,7 +255,7 @@ Deno.test("shipped config: the lake is the default sink list with stdout", async
 Deno.test("createParquetSink() recreates a lake folder deleted under it, and loses nothing", async () => {
   const dir = await Deno.makeTempDir();
   const config = configFrom(TEST_CONFIG);
-  const opts = { ...(config.sinkOptions.parquet as ParquetOptions), dir, roll_rows: 5 };
+  const opts = { ...sinkOptions(config, parquetSink), dir, roll_rows: 5 };
   const sink = await createParquetSink(opts, { config, logger: silent });
   for (let i = 0; i < 3; i++) await sink.write([event(i, "buy", 10, { item: "sword" })]);
   await Deno.remove(dir, { recursive: true });

@@ -1,4 +1,4 @@
-/** Tests for tools/query.ts: DuckDB over a real Parquet lake written by DuckDB. */
+/** Tests for query/: DuckDB over a real Parquet lake written by DuckDB. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -12,7 +12,7 @@ import {
   quoteLiteral,
   runCli,
   USAGE,
-} from "../tools/query.ts";
+} from "../query/mod.ts";
 
 import { taskArgs } from "./_process.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { actionChanges, createReloader, keepStartupBound, type LoadResult } from "../ops/reload.ts";
-import { openLake } from "../tools/query.ts";
+import { openLake } from "../query/mod.ts";
 import { configFrom, sample, shippedConfig } from "./_helpers.ts";
 import { type HeraldProcess, startHerald } from "./_process.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createStdoutSink } from "../sinks/stdout.ts";
-import { SinkUnavailableError } from "../sinks/errors.ts";
+import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { Event } from "../sinks/mod.ts";
 
 class CollectingWriter {

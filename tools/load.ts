@@ -44,6 +44,7 @@
 import { parseArgs } from "node:util";
 import type { FieldSpec } from "../config/fields.ts";
 import { type ActionConfig, type GatewayConfig, loadConfig } from "../config/mod.ts";
+import { SINKS } from "../sinks/mod.ts";
 
 /** The config file read when none is given. */
 export const DEFAULT_CONFIG = "config/gateway.yaml";
@@ -767,7 +768,7 @@ const round = (x: number, digits: number) => {
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   let config: GatewayConfig;
   if (typeof options.config === "string") {
-    const loaded = await loadConfig(options.config);
+    const loaded = await loadConfig(options.config, { registry: SINKS });
     if (!loaded.ok) throw new LoadError(loaded.errors.join("\n"));
     config = loaded.config;
   } else config = options.config;

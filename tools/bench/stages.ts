@@ -17,8 +17,9 @@ import { loadConfig } from "../../config/mod.ts";
 import { buildApp } from "../../routes/mod.ts";
 import { FanOut } from "../../sinks/fan_out.ts";
 import { MemorySink } from "../../sinks/memory.ts";
-import { partitionOfKey } from "../../sinks/_murmur2.ts";
-import type { Event } from "../../sinks/mod.ts";
+import { partitionOfKey } from "../../sinks/kafka/_murmur2.ts";
+import { type Event, SINKS } from "../../sinks/mod.ts";
+import { Metrics } from "../../ops/metrics.ts";
 import { markdownTable } from "./report.ts";
 
 /** One stage's cost. */
@@ -55,7 +56,7 @@ export async function profileBatchStages(
   options: { size?: number; config?: string } = {},
 ): Promise<Stage[]> {
   const size = options.size ?? 100;
-  const loaded = await loadConfig(options.config ?? "config/gateway.yaml");
+  const loaded = await loadConfig(options.config ?? "config/gateway.yaml", { registry: SINKS });
   if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
   const config = loaded.config;
   const items = Array.from({ length: size }, (_, i) => ({
@@ -65,7 +66,10 @@ export async function profileBatchStages(
   const body = items.map((i) => JSON.stringify(i)).join("\n");
   const sink = new MemorySink();
   const fanOut = new FanOut([sink], { timeoutMs: 5000 });
-  const app = buildApp(config, fanOut, { logger: pino({ level: "silent" }) });
+  const app = buildApp(config, fanOut, {
+    logger: pino({ level: "silent" }),
+    metrics: new Metrics(),
+  });
   const post = async () => {
     const res = await app.request("/events", {
       method: "POST",

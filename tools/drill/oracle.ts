@@ -7,7 +7,7 @@
  * @module
  */
 import { DuckDBInstance } from "@duckdb/node-api";
-import { openLake, TABLE_NAME } from "../query.ts";
+import { openLake, TABLE_NAME } from "../../query/mod.ts";
 import { readTopics } from "../kafka/read.ts";
 
 /** How many times each oid occurs in one sink. */

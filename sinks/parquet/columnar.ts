@@ -22,8 +22,8 @@ import {
   TimestampMillisecond,
   Utf8,
 } from "apache-arrow";
-import type { Column } from "./_parquet_file.ts";
-import type { Event } from "./mod.ts";
+import type { Column } from "./file.ts";
+import type { Event } from "../contract.ts";
 
 const encoder = new TextEncoder();
 

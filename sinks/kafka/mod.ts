@@ -34,12 +34,18 @@ import {
   positiveInt,
   string,
   withDefault,
-} from "../config/schema.ts";
-import type { GatewayConfig } from "../config/mod.ts";
-import { NO_SINK_METRICS } from "../ops/metrics.ts";
-import { SinkUnavailableError } from "./errors.ts";
+} from "../../config/schema.ts";
+import type { GatewayConfig } from "../../config/mod.ts";
+import {
+  type Event,
+  type Health,
+  NO_SINK_METRICS,
+  type Sink,
+  type SinkContext,
+  type SinkDefinition,
+  SinkUnavailableError,
+} from "../contract.ts";
 import { partitionOfKey } from "./_murmur2.ts";
-import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
 
 /** Compression codecs of Produce requests. */
 export const KAFKA_COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;

@@ -43,66 +43,19 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/mod.ts";
+import type { Event } from "../sinks/contract.ts";
 import {
-  type ActionConfig,
-  applyOverrides,
-  type GatewayConfig,
-  loadConfig,
-} from "../config/mod.ts";
-import { coerceField } from "../config/fields.ts";
-import { ColumnarBuffer } from "../sinks/_columnar.ts";
-import {
-  type Column,
+  ColumnarBuffer,
   type CompressionName,
   lakeTables,
   ParquetEncoder,
   partitionOf,
   writeFileAtomic,
-} from "../sinks/_parquet_file.ts";
-import { type KafkaOptions, kafkaTopics } from "../sinks/kafka.ts";
-import type { ParquetOptions } from "../sinks/parquet.ts";
-import type { Event } from "../sinks/mod.ts";
-import { claim, pruneClaims, type Range, readClaim } from "./land/claims.ts";
-
-/** The table of records the lander could not land. */
-export const REJECTED_TABLE = "_rejected";
-
-const REJECTED_COLUMNS: readonly Column[] = [
-  { name: "raw", type: "string" },
-  { name: "topic", type: "string" },
-  { name: "partition", type: "int" },
-  { name: "offset", type: "int" },
-  { name: "reason", type: "string" },
-  { name: "record_time", type: "timestamp" },
-];
-
-const USAGE = `Usage: deno task land [flags]
-
-Reads Herald's Kafka topics in a consumer group and writes every record into
-the Parquet lake exactly once (same tables and partitions as the Parquet sink).
-
-  --config <path>             config (default config/gateway.yaml)
-  --group <id>                consumer group (default herald-lander, env HERALD_LANDER_GROUP)
-  --topics a,b                topics to read (default: the ones the Kafka sink writes)
-  --tables a,b                land only these tables (rejected records are always kept)
-  --flush-interval-ms <n>     flush a partition's records at least this often (default 10000)
-  --flush-rows <n>            flush a partition once it holds this many records (default 100000)
-  --progress-interval-ms <n>  log progress this often (default 10000)
-  --session-timeout-ms <n>    consumer-group session timeout (default 10000)
-  --instance-id <id>          static group membership (env HERALD_LANDER_INSTANCE_ID): a
-                              lander restarted with the same id gets its partitions back at
-                              once; give each lander of a group its own id
-  --from-latest               a new group starts at the end of the topics, not the beginning
-  --help                      this text
-
-Env: KAFKA_BROKERS (comma list) overrides kafka.brokers, HERALD_LAKE overrides
-parquet.dir, HERALD_LANDER_GROUP sets the group, HERALD_LANDER_INSTANCE_ID the
-instance id. HERALD_LANDER_KILL=after-files
-makes the lander kill itself (SIGKILL) after writing its first range's files and
-before committing them: a crash drill. SIGTERM or SIGINT flushes what is
-complete, commits it and exits.`;
+} from "../sinks/parquet/mod.ts";
+import { claim, pruneClaims, type Range, readClaim } from "./claims.ts";
+import { REJECTED_COLUMNS, REJECTED_TABLE, routeRecord, UTF8_LENIENT } from "./route.ts";
 
 /** What the lander needs; `main()` builds it from flags, env and config. */
 export interface LanderOptions {
@@ -125,66 +78,6 @@ export interface LanderOptions {
   /** Kill the process with SIGKILL after the first range's files, before its commit. */
   killAfterFiles?: boolean;
   logger: Logger;
-}
-
-/** A record's place in the lake, or why it has none. */
-export type Routed =
-  | { table: string; event: Event }
-  | { rejected: string };
-
-// One decoder each, not one per record: routing is the lander's hot loop.
-const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true });
-/** For `_rejected.raw`: bad bytes become U+FFFD so the row still lands. */
-const UTF8_LENIENT = new TextDecoder();
-
-/**
- * Checks one record value against the config: JSON object, a configured
- * action whose event type matches, Herald's own columns and the action's
- * fields with their types.
- */
-export function routeRecord(
-  value: Uint8Array | null,
-  actions: ReadonlyMap<string, ActionConfig>,
-): Routed {
-  if (value === null) return { rejected: "record has no value" };
-  let text: string;
-  try {
-    text = UTF8_STRICT.decode(value);
-  } catch {
-    return { rejected: "value is not UTF-8" };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    return { rejected: `value is not JSON: ${(error as Error).message}` };
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return { rejected: "value is not a JSON object" };
-  }
-  const event = parsed as Record<string, unknown>;
-  if (typeof event.action !== "string") return { rejected: 'field "action" must be a string' };
-  const action = actions.get(event.action);
-  if (!action) return { rejected: `unknown action "${event.action}"` };
-  if (event.event_type !== action.event_type) {
-    return {
-      rejected: `field "event_type" must be "${action.event_type}" for action "${action.name}"`,
-    };
-  }
-  for (const name of ["event_id", "received_at"]) {
-    if (typeof event[name] !== "string") return { rejected: `field "${name}" must be a string` };
-  }
-  if (!Number.isFinite(Date.parse(event.received_at as string))) {
-    return { rejected: 'field "received_at" must be an ISO 8601 timestamp' };
-  }
-  for (const spec of action.fields) {
-    const raw = event[spec.name];
-    if (raw === undefined || raw === null) continue;
-    const result = coerceField(spec, raw, false);
-    if ("problem" in result) return { rejected: `field "${spec.name}" ${result.problem}` };
-    event[spec.name] = result.value;
-  }
-  return { table: action.table, event: event as Event };
 }
 
 /** How long the claims of committed ranges are kept (see {@linkcode pruneClaims}). */
@@ -571,108 +464,3 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
     },
   };
 }
-
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new TypeError(`--${name} must be a positive integer, got "${text}"`);
-  }
-  return n;
-}
-
-/** Runs the lander until SIGTERM/SIGINT; resolves with the exit code. */
-export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args,
-      options: {
-        config: { type: "string", default: "config/gateway.yaml" },
-        group: { type: "string" },
-        topics: { type: "string" },
-        tables: { type: "string" },
-        "flush-interval-ms": { type: "string" },
-        "flush-rows": { type: "string" },
-        "progress-interval-ms": { type: "string" },
-        "session-timeout-ms": { type: "string" },
-        "instance-id": { type: "string" },
-        "from-latest": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const logger = pino(
-    { base: { service: "herald-lander" } },
-    pino.destination({ dest: 2, sync: true }),
-  );
-  let stop!: (signal: string) => void;
-  const stopped = new Promise<string>((resolve) => (stop = resolve));
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => stop(signal));
-  }
-
-  const loaded = await loadConfig(flags.config);
-  if (!loaded.ok) {
-    for (const line of loaded.errors) console.error(line);
-    return 1;
-  }
-  let options: LanderOptions;
-  try {
-    const config = applyOverrides(loaded.config, { env: (name) => Deno.env.get(name) });
-    const kafkaOpts = config.sinkOptions.kafka as KafkaOptions;
-    const parquetOpts = config.sinkOptions.parquet as ParquetOptions;
-    const tableNames = new Set(config.actions.map((a) => a.table));
-    const wanted = flags.tables?.split(",").map((t) => t.trim()).filter(Boolean);
-    for (const t of wanted ?? []) {
-      if (!tableNames.has(t)) {
-        throw new TypeError(
-          `--tables: unknown table "${t}": expected one of ${[...tableNames].join(", ")}`,
-        );
-      }
-    }
-    options = {
-      config,
-      brokers: kafkaOpts.brokers,
-      lake: parquetOpts.dir,
-      group: flags.group ?? Deno.env.get("HERALD_LANDER_GROUP") ?? "herald-lander",
-      topics: flags.topics?.split(",").map((t) => t.trim()).filter(Boolean) ??
-        kafkaTopics(kafkaOpts, config.actions.map((a) => a.event_type)),
-      tables: wanted?.length ? new Set(wanted) : null,
-      compression: parquetOpts.compression as CompressionName,
-      flushIntervalMs: positive("flush-interval-ms", flags["flush-interval-ms"], 10_000),
-      flushRows: positive("flush-rows", flags["flush-rows"], 100_000),
-      progressIntervalMs: positive("progress-interval-ms", flags["progress-interval-ms"], 10_000),
-      sessionTimeoutMs: positive("session-timeout-ms", flags["session-timeout-ms"], 10_000),
-      instanceId: flags["instance-id"] ?? Deno.env.get("HERALD_LANDER_INSTANCE_ID") ?? null,
-      fromBeginning: !flags["from-latest"],
-      clientId: `${kafkaOpts.client_id}-lander`,
-      killAfterFiles: Deno.env.get("HERALD_LANDER_KILL") === "after-files",
-      logger,
-    };
-  } catch (error) {
-    console.error(`Cannot start the lander: ${(error as Error).message}`);
-    return 1;
-  }
-
-  let lander: Lander;
-  try {
-    lander = await startLander(options);
-  } catch (error) {
-    logger.error({ err: String(error) }, "cannot start the lander");
-    return 1;
-  }
-  const signal = await stopped;
-  logger.info({ signal }, "stopping");
-  await lander.stop();
-  return 0;
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

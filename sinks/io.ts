@@ -1,3 +1,4 @@
+/** Byte-writing helpers shared by the sinks and the lander. */
 /** Anything with `write`, such as `Deno.stdout` or a `Deno.FsFile`. */
 export interface ByteWriter {
   write(bytes: Uint8Array): Promise<number>;

@@ -7,11 +7,11 @@
  * @module
  */
 import { type Table, tableToIPC } from "apache-arrow";
-import type { GatewayConfig } from "../config/mod.ts";
-import { headerColumn } from "../config/columns.ts";
-import { writeAll } from "./_write_all.ts";
-import type { FieldType } from "../config/fields.ts";
-import type { Event } from "./mod.ts";
+import type { GatewayConfig } from "../../config/mod.ts";
+import { headerColumn } from "../../config/columns.ts";
+import { writeAll } from "../io.ts";
+import type { FieldType } from "../../config/fields.ts";
+import type { Event } from "../contract.ts";
 
 /** A column of a lake table. */
 export interface Column {
@@ -69,7 +69,7 @@ export class ParquetEncoder {
   #next = 0;
 
   #start(): Worker {
-    const worker = new Worker(new URL("./_parquet_worker.ts", import.meta.url).href, {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url).href, {
       type: "module",
     });
     worker.onmessage = (

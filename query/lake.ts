@@ -33,7 +33,7 @@
  * As a library:
  *
  * ```ts
- * import { formatResult, openLake } from "../tools/query.ts";
+ * import { formatResult, openLake } from "../query/mod.ts";
  *
  * const lake = await openLake("lake");
  * try {
@@ -53,7 +53,6 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import {
   type DuckDBConnection,
   DuckDBInstance,
@@ -64,13 +63,6 @@ import {
   type Json,
   JsonDuckDBValueConverter,
 } from "@duckdb/node-api";
-
-/** The output formats of {@linkcode formatResult}. */
-export const FORMATS = ["table", "json", "csv"] as const;
-
-/** One of {@linkcode FORMATS}. */
-export type OutputFormat = typeof FORMATS[number];
-
 /** The lake folder used when neither `--lake` nor `HERALD_LAKE` is given. */
 export const DEFAULT_LAKE = "lake";
 
@@ -319,214 +311,4 @@ export async function openLake(dir: string): Promise<Lake> {
       instance.closeSync();
     },
   };
-}
-
-/** JSON text of a cell; `bigint` becomes a JSON number with every digit kept. */
-function jsonText(value: unknown): string {
-  if (value === null || value === undefined) return "null";
-  if (typeof value === "bigint") return value.toString();
-  if (Array.isArray(value)) return `[${value.map(jsonText).join(",")}]`;
-  if (typeof value === "object") {
-    const fields = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`);
-    return `{${fields.join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** A cell as plain text: strings as they are, nested values as JSON. */
-function plainText(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
-    return String(value);
-  }
-  return jsonText(value);
-}
-
-/** Column names made unique for JSON keys: a repeated `a` becomes `a:1`, `a:2`, ... */
-function uniqueNames(columns: string[]): string[] {
-  const used = new Set<string>();
-  return columns.map((name) => {
-    let unique = name;
-    for (let n = 1; used.has(unique); n++) unique = `${name}:${n}`;
-    used.add(unique);
-    return unique;
-  });
-}
-
-const NUMERIC_TYPE =
-  /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL(\(\d+,\s*\d+\))?)$/;
-
-const CONTROL_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-
-function formatTable(result: QueryResult): string {
-  const cells = result.rows.map((row) =>
-    result.columns.map((_, i) => {
-      const value = row[i];
-      if (value === null || value === undefined) return "NULL";
-      return plainText(value).replace(/[\n\r\t]/g, (c) => CONTROL_ESCAPES[c] ?? c);
-    })
-  );
-  const widths = result.columns.map((name, i) =>
-    Math.max(name.length, ...cells.map((row) => row[i]?.length ?? 0))
-  );
-  const rightAligned = result.columns.map((_, i) => NUMERIC_TYPE.test(result.types[i] ?? ""));
-  const line = (parts: string[]) => ` ${parts.join(" | ")}`.trimEnd();
-  const header = line(result.columns.map((name, i) => {
-    const left = Math.floor(((widths[i] ?? 0) - name.length) / 2);
-    return (" ".repeat(left) + name).padEnd(widths[i] ?? 0);
-  }));
-  const rule = widths.map((w) => "-".repeat(w + 2)).join("+");
-  const body = cells.map((row) =>
-    line(
-      row.map((text, i) =>
-        rightAligned[i] ? text.padStart(widths[i] ?? 0) : text.padEnd(widths[i] ?? 0)
-      ),
-    )
-  );
-  const count = result.rows.length;
-  return [header, rule, ...body, `(${count} ${count === 1 ? "row" : "rows"})`].join("\n") + "\n";
-}
-
-function formatJson(result: QueryResult): string {
-  if (result.rows.length === 0) return "[]\n";
-  const keys = uniqueNames(result.columns).map((k) => JSON.stringify(k));
-  const objects = result.rows.map((row) =>
-    `  {${keys.map((key, i) => `${key}:${jsonText(row[i])}`).join(",")}}`
-  );
-  return `[\n${objects.join(",\n")}\n]\n`;
-}
-
-function csvField(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  const text = plainText(value);
-  return text === "" || /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-function formatCsv(result: QueryResult): string {
-  const lines = [result.columns, ...result.rows].map((row) =>
-    result.columns.map((_, i) => csvField(row[i])).join(",")
-  );
-  return lines.join("\n") + "\n";
-}
-
-/**
- * Renders `result` as text ending in a newline:
- *
- * - `table`: aligned columns under a centered header, numbers right-aligned,
- *   `NULL` for nulls, newlines and tabs in text shown as `\n` and `\t`, and a
- *   `(N rows)` footer, like Presto's CLI.
- * - `json`: one array of row objects, one row a line; `BIGINT` values are JSON
- *   numbers with every digit; a repeated column name gets `:1`, `:2`, ...
- * - `csv`: a header row, then one line per row; fields with `"`, `,` or line
- *   breaks are quoted with `"` doubled (RFC 4180), `NULL` is an empty field and
- *   an empty string is `""`. Lines end in `\n`.
- */
-export function formatResult(result: QueryResult, format: OutputFormat): string {
-  switch (format) {
-    case "table":
-      return formatTable(result);
-    case "json":
-      return formatJson(result);
-    case "csv":
-      return formatCsv(result);
-  }
-}
-
-/** The usage text of `deno task query`. */
-export const USAGE = `Usage: deno task query [--lake <dir>] [--format table|json|csv] "<SQL>"
-       deno task query [--lake <dir>] [--format table|json|csv] --tables
-
-Runs SQL with DuckDB over Herald's Parquet lake; every table of the lake is a
-view with its Parquet columns plus dt (DATE) and hour (INTEGER).
-
-  --lake <dir>     lake folder (default env HERALD_LAKE, else "${DEFAULT_LAKE}")
-  --format <name>  table (default), json or csv
-  --tables         list every table's columns and types
-  --help           this text
-
-Examples:
-  deno task query "select distinct event_type from purchases"
-  deno task query --format csv "select dt, hour, count(*) as n from purchases group by all order by all"`;
-
-/** What {@linkcode runCli} wants written, and the exit code. */
-export interface CliOutcome {
-  /** 0 done, 1 lake or SQL error, 2 bad usage. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function usageError(message: string): CliOutcome {
-  return { code: 2, stdout: "", stderr: `${message}\n\n${USAGE}\n` };
-}
-
-/**
- * Runs the CLI with `args` (without touching the real stdout, stderr or
- * environment). `env.HERALD_LAKE` is the lake when `--lake` is not given.
- */
-export async function runCli(
-  args: string[],
-  env: { HERALD_LAKE?: string } = {},
-): Promise<CliOutcome> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        lake: { type: "string" },
-        format: { type: "string", default: "table" },
-        tables: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return { code: 0, stdout: `${USAGE}\n`, stderr: "" };
-  const format = values.format as OutputFormat;
-  if (!FORMATS.includes(format)) {
-    return usageError(`Unknown format "${values.format}" (expected one of ${FORMATS.join(", ")})`);
-  }
-  if (values.lake === "") return usageError("Option --lake needs a folder");
-  if (positionals.length > 1) {
-    return usageError(
-      `Expected one SQL argument, got ${positionals.length}: quote the whole statement`,
-    );
-  }
-  const sql = positionals[0];
-  if (values.tables === (sql !== undefined)) {
-    return usageError(values.tables ? "Give either SQL or --tables, not both" : "Missing SQL");
-  }
-  const dir = values.lake ?? (env.HERALD_LAKE || DEFAULT_LAKE);
-  let lake: Lake | undefined;
-  try {
-    lake = await openLake(dir);
-    const result = sql === undefined ? await lake.describe() : await lake.run(sql);
-    return { code: 0, stdout: formatResult(result, format), stderr: "" };
-  } catch (error) {
-    if (error instanceof LakeError || error instanceof QueryError) {
-      return { code: 1, stdout: "", stderr: `${error.message}\n` };
-    }
-    throw error;
-  } finally {
-    lake?.close();
-  }
-}
-
-async function writeAll(out: { write(p: Uint8Array): Promise<number> }, text: string) {
-  const bytes = new TextEncoder().encode(text);
-  for (let done = 0; done < bytes.length;) done += await out.write(bytes.subarray(done));
-}
-
-if (import.meta.main) {
-  const outcome = await runCli(Deno.args, { HERALD_LAKE: Deno.env.get("HERALD_LAKE") });
-  try {
-    await writeAll(Deno.stderr, outcome.stderr);
-    await writeAll(Deno.stdout, outcome.stdout);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
-  }
-  Deno.exit(outcome.code);
 }

@@ -14,13 +14,11 @@
  * @module
  */
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/mod.ts";
-import { NO_SINK_METRICS } from "../ops/metrics.ts";
-import { type Infer, object, positiveInt, string, withDefault } from "../config/schema.ts";
-import { SinkUnavailableError } from "./errors.ts";
-import { GroupCommit } from "./_group_commit.ts";
-import { writeAll } from "./_write_all.ts";
-import { ColumnarBuffer } from "./_columnar.ts";
+import type { GatewayConfig } from "../../config/mod.ts";
+import { type Infer, object, positiveInt, string, withDefault } from "../../config/schema.ts";
+import { GroupCommit } from "../_group_commit.ts";
+import { writeAll } from "../io.ts";
+import { ColumnarBuffer } from "./columnar.ts";
 import {
   type Column,
   type CompressionName,
@@ -31,8 +29,28 @@ import {
   partitionOf,
   syncDir,
   writeFileAtomic,
-} from "./_parquet_file.ts";
-import type { Event, Health, Sink, SinkContext, SinkDefinition } from "./mod.ts";
+} from "./file.ts";
+import {
+  type Event,
+  type Health,
+  NO_SINK_METRICS,
+  type Sink,
+  type SinkContext,
+  type SinkDefinition,
+  SinkUnavailableError,
+} from "../contract.ts";
+
+// What the lander shares with this sink: the same columns, partitions, encoder and file writes.
+export {
+  type Column,
+  type CompressionName,
+  lakeTables,
+  ParquetEncoder,
+  partitionOf,
+  syncDir,
+  writeFileAtomic,
+} from "./file.ts";
+export { ColumnarBuffer } from "./columnar.ts";
 
 const options = object({
   dir: withDefault(string({ minLength: 1 }), "lake"),

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { syncDir } from "../../sinks/_parquet_file.ts";
-import { writeAll } from "../../sinks/_write_all.ts";
+import { syncDir } from "../sinks/parquet/mod.ts";
+import { writeAll } from "../sinks/io.ts";
 
 /** Offsets `[first, last]` of one topic partition. */
 export interface Range {

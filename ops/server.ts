@@ -1,0 +1,230 @@
+/**
+ * Herald's server lifecycle: load the config, build sinks and the app, serve,
+ * reload on request, and drain (stop accepting, finish requests in flight,
+ * flush and close every sink). {@linkcode startServer} is the importable
+ * core; {@linkcode serve} adds the process: OS signals and the exit code.
+ *
+ * @module
+ */
+import pino, { type Logger } from "pino";
+import { applyOverrides, type GatewayConfig, loadConfig } from "../config/mod.ts";
+import { runtimeVersions } from "../config/versions.ts";
+import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
+import { buildApp } from "../routes/mod.ts";
+import { FanOut } from "../sinks/fan_out.ts";
+import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
+import { Metrics } from "./metrics.ts";
+import { createReloader, type LoadResult, type ReloadOutcome, watchFile } from "./reload.ts";
+
+/** What to serve: the flags of `deno task serve`, plus what tests inject. */
+export interface ServerOptions {
+  /** The config file (`--config`). */
+  config: string;
+  /** `--port`; overrides the config and `PORT`. */
+  port?: number;
+  /** `--sinks a,b`; overrides the config and `HERALD_SINKS`. */
+  sinks?: string;
+  /** `--watch`: reload when the config file changes. */
+  watch?: boolean;
+  /** Environment lookups (default: the process environment). */
+  env?: (name: string) => string | undefined;
+  /** Herald's own log (default: JSON lines on stderr; stdout is the event stream). */
+  logger?: Logger;
+  /** The sinks that may be selected (default: every registered sink). */
+  registry?: readonly SinkDefinition[];
+  /** Where write-key values come from (default: env and files). */
+  secrets?: SecretSource;
+}
+
+/** A running server. */
+export interface HeraldServer {
+  /** The address it listens on. */
+  readonly addr: Deno.NetAddr;
+  /** The config serving now; a reload replaces it. */
+  readonly config: GatewayConfig;
+  readonly metrics: Metrics;
+  /** Loads the config file again and applies it, or keeps the running one. */
+  reload(reason: string): Promise<ReloadOutcome>;
+  /**
+   * Drains: stops accepting, waits up to `server.shutdown_timeout_ms` for
+   * requests in flight, then flushes and closes the sinks. Rejects when a
+   * sink fails to close. Calling it again returns the same drain.
+   */
+  stop(reason?: string): Promise<void>;
+}
+
+/** The server could not start; each line says why. */
+export class StartError extends Error {
+  readonly lines: string[];
+
+  constructor(lines: string[]) {
+    super(lines.join("\n"));
+    this.name = "StartError";
+    this.lines = lines;
+  }
+}
+
+/** Herald's default log: JSON lines on stderr. */
+export function defaultLogger(): Logger {
+  return pino({ base: { service: "herald" } }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** Loads the config, creates the sinks and starts listening. Throws {@linkcode StartError}. */
+export async function startServer(options: ServerOptions): Promise<HeraldServer> {
+  const logger = options.logger ?? defaultLogger();
+  const registry = options.registry ?? SINKS;
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+
+  // Startup and reloads load the file the same way, with the same overrides.
+  const load = async (): Promise<LoadResult> => {
+    const loaded = await loadConfig(options.config, { registry });
+    if (!loaded.ok) return loaded;
+    try {
+      const config = applyOverrides(loaded.config, {
+        registry,
+        port: options.port,
+        sinks: options.sinks,
+        env,
+      });
+      resolveWriteKeys(config.auth.write_keys, options.secrets);
+      return { ok: true, config };
+    } catch (error) {
+      return { ok: false, errors: [`config "${options.config}": ${(error as Error).message}`] };
+    }
+  };
+
+  const loaded = await load();
+  if (!loaded.ok) {
+    throw new StartError(
+      loaded.errors.map((e) => e.startsWith("config ") ? `Cannot start with ${e}` : e),
+    );
+  }
+  let config: GatewayConfig = loaded.config;
+  const metrics = new Metrics();
+  const sinks = await createSinks(config, logger, metrics).catch((error) => {
+    throw new StartError([`Cannot start sinks: ${error instanceof Error ? error.message : error}`]);
+  });
+  const fanOut = new FanOut(sinks, {
+    timeoutMs: config.server.ack_timeout_ms,
+    readyQueueRatio: config.server.ready_queue_ratio,
+    onWrite: metrics.observeWrite,
+  });
+  const health = await fanOut.health();
+  for (const [name, h] of Object.entries(health.sinks)) {
+    if (!h.ok) logger.warn({ sink: name, detail: h.detail }, "sink not ready; /readyz answers 503");
+  }
+
+  // Each request runs on the app that was current when it arrived, so a reload
+  // never changes the config under a request in flight.
+  const appOptions = { logger, metrics, secrets: options.secrets };
+  let app = buildApp(config, fanOut, appOptions);
+  let reloads = 0;
+  const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    port: config.server.port,
+    hostname: config.server.hostname,
+    onListen: (addr) => {
+      logger.info({
+        port: addr.port,
+        hostname: addr.hostname,
+        config: options.config,
+        sinks: config.sinks,
+        fan_out: fanOut.policy,
+        actions: config.actions.map((a) => a.name),
+        write_keys: config.auth.write_keys.map((k) => k.name),
+        rate_limit: {
+          per_ip: config.rate_limit.per_ip ?? null,
+          per_key: config.rate_limit.per_key ?? null,
+        },
+        cors_origins: config.cors.origins,
+        watch: options.watch ?? false,
+        versions: runtimeVersions(),
+      }, "listening");
+      listened(addr as Deno.NetAddr);
+    },
+  }, (request, info) => app.fetch(request, info));
+  const addr = await listening;
+
+  const reload = createReloader({
+    current: () => config,
+    load,
+    async apply(next) {
+      // Sinks first (new tables, new topics), so the new routes can write at once.
+      const nextApp = buildApp(next, fanOut, appOptions);
+      await fanOut.reconfigure(next);
+      app = nextApp;
+      config = next;
+      reloads++;
+    },
+    logger,
+    count: (outcome) => metrics.reloaded(outcome),
+  });
+  const watcher = options.watch
+    ? await watchFile(options.config, () => void reload("watch"))
+    : undefined;
+
+  let stopping: Promise<void> | undefined;
+  const drain = async (reason: string) => {
+    watcher?.close();
+    logger.info({ signal: reason, reloads }, "draining");
+    const deadline = config.server.shutdown_timeout_ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      server.shutdown().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      logger.warn({ deadline_ms: deadline }, "requests still in flight at the deadline");
+    }
+    await fanOut.close();
+    logger.info("stopped");
+  };
+  return {
+    addr,
+    get config() {
+      return config;
+    },
+    metrics,
+    reload,
+    stop: (reason = "stop") => (stopping ??= drain(reason)),
+  };
+}
+
+/**
+ * Runs Herald as a process: SIGTERM or SIGINT drains (also during startup),
+ * SIGHUP reloads once serving. Resolves to the exit code.
+ */
+export async function serve(options: ServerOptions): Promise<number> {
+  const logger = options.logger ?? defaultLogger();
+  // Listen for signals before anything else, so a SIGTERM during startup still
+  // drains instead of killing the process.
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<string>();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => requestStop(signal));
+  }
+  // A SIGHUP before the first config serves is ignored; from then on it reloads.
+  // (Windows has no SIGHUP: there, --watch is the way to reload.)
+  let requestReload = (_reason: string) => {};
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", () => requestReload("SIGHUP"));
+  }
+
+  let server: HeraldServer;
+  try {
+    server = await startServer({ ...options, logger });
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    for (const line of error.lines) console.error(line);
+    return 1;
+  }
+  requestReload = (reason) => void server.reload(reason);
+  const signal = await stopRequested;
+  try {
+    await server.stop(signal);
+  } catch (error) {
+    logger.error({ err: error }, "a sink failed to close");
+    return 1;
+  }
+  return 0;
+}
