@@ -101,7 +101,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   }
   let config: GatewayConfig = loaded.config;
   const metrics = new Metrics();
-  const sinks = await createSinks(config, logger, metrics).catch((error) => {
+  const sinks = await createSinks(config, { logger, metrics, registry }).catch((error) => {
     throw new StartError([`Cannot start sinks: ${error instanceof Error ? error.message : error}`]);
   });
   const fanOut = new FanOut(sinks, {

@@ -22,16 +22,24 @@ export function findSink(name: string): SinkDefinition | undefined {
   return SINKS.find((s) => s.name === name);
 }
 
+/** Options of {@linkcode createSinks}. */
+export interface CreateSinksOptions {
+  logger: Logger;
+  metrics?: SinkMetrics;
+  /** Where the selected sinks are looked up (default {@linkcode SINKS}). */
+  registry?: readonly SinkDefinition[];
+}
+
 /** Creates the selected sinks in order; if one fails, closes those already made. */
 export async function createSinks(
   config: GatewayConfig,
-  logger: Logger,
-  metrics?: SinkMetrics,
+  options: CreateSinksOptions,
 ): Promise<Sink[]> {
+  const { logger, metrics, registry = SINKS } = options;
   const created: Sink[] = [];
   try {
     for (const name of config.sinks) {
-      const definition = findSink(name);
+      const definition = registry.find((s) => s.name === name);
       if (!definition) throw new TypeError(`Unknown sink "${name}"`);
       created.push(await definition.create(config.sinkOptions[name], { config, logger, metrics }));
     }
