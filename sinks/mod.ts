@@ -17,11 +17,6 @@ export * from "./contract.ts";
 /** Every sink Herald knows, by name. */
 export const SINKS: readonly SinkDefinition[] = [stdoutSink, parquetSink, kafkaSink];
 
-/** Finds a registered sink by name. */
-export function findSink(name: string): SinkDefinition | undefined {
-  return SINKS.find((s) => s.name === name);
-}
-
 /** Options of {@linkcode createSinks}. */
 export interface CreateSinksOptions {
   logger: Logger;

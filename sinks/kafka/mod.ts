@@ -225,7 +225,7 @@ export async function createKafkaSink(
         serializers: kafka.stringSerializers,
         idempotent: opts.idempotent,
         acks: kafka.ProduceAcks.ALL,
-        compression: opts.compression as (typeof KAFKA_COMPRESSIONS)[number],
+        compression: opts.compression,
         // Retried with fresh metadata until the client's answer is due anyway.
         retries: Math.max(2, Math.ceil(ackTimeoutMs / RETRY_DELAY_MS)),
         retryDelay: RETRY_DELAY_MS,

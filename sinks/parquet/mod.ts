@@ -21,7 +21,6 @@ import { writeAll } from "../io.ts";
 import { ColumnarBuffer } from "./columnar.ts";
 import {
   type Column,
-  type CompressionName,
   COMPRESSIONS,
   inferColumns,
   lakeTables,
@@ -167,7 +166,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   const columnsOf = (table: string, event: Event): readonly Column[] =>
     tables.get(table) ?? inferColumns([event]);
   const newRows = () => new SegmentRows(columnsOf, opts.roll_rows);
-  const compression = opts.compression as CompressionName;
+  const compression = opts.compression;
   const parquetEncoder = new ParquetEncoder();
 
   async function retire(id: string, path: string, rows: SegmentRows): Promise<void> {
