@@ -1,4 +1,4 @@
-/** Tests for tools/load.ts: flags, mixes, generated values, percentiles, and runs against real servers. */
+/** Tests for tools/load/: flags, mixes, generated values, percentiles, and runs against real servers. */
 import assert from "node:assert/strict";
 import type { ActionConfig } from "../config/mod.ts";
 import { readFields } from "../routes/enrich.ts";
@@ -11,11 +11,10 @@ import {
   type LoadSummary,
   parseDuration,
   parseMix,
-  percentile,
   runLoad,
   USAGE,
   userHosts,
-} from "../tools/load.ts";
+} from "../tools/load/mod.ts";
 import { configFrom, seededRandom, shippedConfig } from "./_helpers.ts";
 import { startHerald, taskArgs } from "./_process.ts";
 
@@ -285,40 +284,31 @@ Deno.test("generated values cover every field type and leave out optional fields
   for (const at of seen.get("at")!) assert.ok(Math.abs(Date.parse(at) - Date.now()) < 60_000);
 });
 
-Deno.test("percentile takes the nearest rank of sorted values", () => {
-  const values = Array.from({ length: 100 }, (_, i) => i + 1);
-  assert.equal(percentile(values, 50), 50);
-  assert.equal(percentile(values, 90), 90);
-  assert.equal(percentile(values, 99), 99);
-  assert.equal(percentile(values, 99.5), 100);
-  assert.equal(percentile(values, 100), 100);
-  assert.equal(percentile(values, 0), 1);
-  assert.equal(percentile([7], 99), 7);
-  assert.equal(percentile([1, 2, 3], 50), 2);
-  assert.ok(Number.isNaN(percentile([], 50)));
-});
+/** The nearest-rank `p`th percentile of values sorted ascending. */
+function nearestRank(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
+}
 
-Deno.test("LatencyRecorder is exact for few values and within 0.1% past its limit", () => {
+Deno.test("LatencyRecorder percentiles are within 0.1% of the nearest rank and its max is exact", () => {
   const random = seededRandom(11);
   const values = Array.from({ length: 20_000 }, () => Math.round(random() ** 3 * 5e6) / 1000);
   const sorted = [...values].sort((a, b) => a - b);
-  const exact = new LatencyRecorder();
-  const bounded = new LatencyRecorder(1000);
-  for (const v of values) {
-    exact.record(v);
-    bounded.record(v);
-  }
-  assert.equal(exact.count, 20_000);
-  assert.equal(bounded.max, sorted.at(-1));
+  const latency = new LatencyRecorder();
+  for (const v of values) latency.record(v);
+  assert.equal(latency.count, 20_000);
+  assert.equal(latency.max, sorted.at(-1));
   for (const p of [0, 1, 50, 90, 99, 99.9, 100]) {
-    const want = percentile(sorted, p);
-    assert.equal(exact.percentile(p), want, `p${p}`);
-    const got = bounded.percentile(p);
+    const want = nearestRank(sorted, p);
+    const got = latency.percentile(p);
     assert.ok(Math.abs(got - want) <= want * 0.001 + 0.001, `p${p}: ${got} vs ${want}`);
   }
+  const few = new LatencyRecorder();
+  for (let ms = 1; ms <= 100; ms++) few.record(ms);
+  assert.equal(few.percentile(50), 50.015, "the top of 50's 0.1% bucket");
+  assert.equal(few.percentile(100), 100, "never above the largest value");
   const empty = new LatencyRecorder();
   assert.ok(Number.isNaN(empty.percentile(50)) && Number.isNaN(empty.max));
-  const big = new LatencyRecorder(0);
+  const big = new LatencyRecorder();
   big.record(3_600_000);
   assert.equal(big.percentile(50), 3_600_000);
 });

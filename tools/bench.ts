@@ -26,7 +26,7 @@
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type LoadSummary, runLoad } from "./load.ts";
+import { type LoadSummary, runLoad } from "./load/mod.ts";
 import { startKafka } from "./kafka/node.ts";
 import { profileBatchStages, renderStages, STAGES_NOTE } from "./bench/stages.ts";
 import {
