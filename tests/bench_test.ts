@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
-import { BATCH_SIZE, parseBenchArgs, TARGET_IDS } from "../tools/bench.ts";
 import {
-  Canvas,
-  crc32,
-  encodePng,
-  PNG_SIGNATURE,
-  textWidth,
-  zlibCompress,
-} from "../tools/bench/png.ts";
-import {
+  BATCH_SIZE,
+  COLORS,
+  escapeXml,
   formatCount,
   formatCpuTable,
   formatMs,
@@ -18,16 +12,18 @@ import {
   formatVerdict,
   markdownTable,
   type Measurement,
+  parseBenchArgs,
   ratio,
   renderChart,
   renderMarkdown,
   type RunFacts,
+  TARGET_IDS,
   type TargetResult,
   verdicts,
   vsCeiling,
   vsSeeds,
   wrapText,
-} from "../tools/bench/report.ts";
+} from "../tools/bench/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -84,7 +80,7 @@ const FACTS: RunFacts = {
   kernel: "Linux 6.1.0",
   date: "2026-11-23T21:30:30Z",
   command: "deno task bench",
-  loadTool: "`tools/load.ts`",
+  loadTool: "`tools/load/`",
   concurrency: 50,
   durationS: 12,
   warmupS: 3,
@@ -229,11 +225,11 @@ Deno.test("bench wraps prose like deno fmt and writes Markdown that deno fmt kee
   const dir = await Deno.makeTempDir({ prefix: "herald-bench-test-" });
   try {
     const path = `${dir}/BENCHMARKS.md`;
-    const text = renderMarkdown(atThresholds(), FACTS, "BENCHMARKS.png");
+    const text = renderMarkdown(atThresholds(), FACTS, "BENCHMARKS.svg");
     assert.ok(text.includes("| cores (`nproc`)"));
     assert.ok(text.includes("`deno task bench`"));
     assert.ok(text.includes("- **PASS** stdout sink >= 60% of ceiling req/s"));
-    assert.ok(text.includes("![Throughput and p99 latency per target](BENCHMARKS.png)"));
+    assert.ok(text.includes("![Throughput and p99 latency per target](BENCHMARKS.svg)"));
     assert.ok(text.includes("asynchronous"), "the kafka-python fairness note");
     await Deno.writeTextFile(path, text);
     const check = await new Deno.Command(Deno.execPath(), {
@@ -247,96 +243,23 @@ Deno.test("bench wraps prose like deno fmt and writes Markdown that deno fmt kee
   }
 });
 
-Deno.test("bench CRC-32 matches the standard check value", () => {
-  assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
-  assert.equal(crc32(new Uint8Array(0)), 0);
-  const all = new TextEncoder().encode("IEND");
-  assert.equal(crc32(all), 0xae426082, "the CRC every PNG ends with");
-});
-
-async function inflate(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-interface Chunk {
-  type: string;
-  data: Uint8Array;
-}
-
-function readChunks(png: Uint8Array): Chunk[] {
-  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
-  const chunks: Chunk[] = [];
-  let at = PNG_SIGNATURE.length;
-  while (at < png.length) {
-    const length = view.getUint32(at);
-    const type = new TextDecoder().decode(png.subarray(at + 4, at + 8));
-    const data = png.subarray(at + 8, at + 8 + length);
-    assert.equal(view.getUint32(at + 8 + length), crc32(png.subarray(at + 4, at + 8 + length)));
-    chunks.push({ type, data });
-    at += 12 + length;
-  }
-  assert.equal(at, png.length, "no trailing bytes");
-  return chunks;
-}
-
-Deno.test("bench zlib stream from CompressionStream inflates back", async () => {
-  const input = new TextEncoder().encode("Sword Purchased!\n".repeat(100));
-  const z = await zlibCompress(input);
-  assert.equal(z[0], 0x78, "zlib header (RFC 1950), not raw deflate or gzip");
-  assert.ok(z.length < input.length);
-  assert.deepEqual(await inflate(z), input);
-});
-
-Deno.test("bench PNG has signature, IHDR, IDAT that inflates to the pixels, and IEND", async () => {
-  const canvas = new Canvas(7, 3, [255, 255, 255]);
-  canvas.fillRect(1, 1, 2, 1, [47, 111, 181]);
-  const png = await encodePng(canvas);
-  assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
-  const chunks = readChunks(png);
-  assert.deepEqual(chunks.map((c) => c.type), ["IHDR", "IDAT", "IEND"]);
-  const ihdr = new DataView(chunks[0]!.data.buffer, chunks[0]!.data.byteOffset, 13);
-  assert.equal(chunks[0]!.data.length, 13);
-  assert.equal(ihdr.getUint32(0), 7, "width");
-  assert.equal(ihdr.getUint32(4), 3, "height");
-  assert.deepEqual([...chunks[0]!.data.subarray(8)], [8, 2, 0, 0, 0], "8-bit RGB, no interlace");
-  assert.equal(chunks[2]!.data.length, 0);
-  const raw = await inflate(chunks[1]!.data);
-  assert.equal(raw.length, 3 * (1 + 7 * 3));
-  for (let row = 0; row < 3; row++) {
-    assert.equal(raw[row * 22], 0, "filter type 0");
-    assert.deepEqual(
-      raw.subarray(row * 22 + 1, (row + 1) * 22),
-      canvas.pixels.subarray(row * 21, (row + 1) * 21),
-    );
-  }
-  assert.deepEqual(canvas.pixel(1, 1), [47, 111, 181]);
-  assert.deepEqual(canvas.pixel(3, 1), [255, 255, 255]);
-  await assert.rejects(
-    () => encodePng({ width: 2, height: 2, pixels: new Uint8Array(5) }),
-    /Invalid pixel buffer of 5 bytes: expected 12/,
-  );
-});
-
-Deno.test("bench text and chart draw with the built-in font", async () => {
-  const canvas = new Canvas(40, 20);
-  canvas.text(1, 1, "I", [0, 0, 0], 1);
-  // "I" is a bar with serifs: its top row spans columns 1 to 3 of the glyph.
-  assert.deepEqual(canvas.pixel(2, 1), [0, 0, 0]);
-  assert.deepEqual(canvas.pixel(1, 1), [255, 255, 255]);
-  assert.equal(textWidth("AB", 2), 22);
-  const chart = renderChart(atThresholds(), "HERALD BENCH TEST");
-  let blue = 0;
-  let orange = 0;
-  for (let i = 0; i < chart.pixels.length; i += 3) {
-    const [r, g, b] = [chart.pixels[i], chart.pixels[i + 1], chart.pixels[i + 2]];
-    if (r === 47 && g === 111 && b === 181) blue++;
-    if (r === 224 && g === 123 && b === 57) orange++;
-  }
-  assert.ok(blue > 1000 && orange > 10, `bars drawn (${blue} blue, ${orange} orange)`);
-  const png = await encodePng(chart);
-  assert.deepEqual(readChunks(png).map((c) => c.type), ["IHDR", "IDAT", "IEND"]);
+Deno.test("bench chart is an SVG document with a bar per measured target and the p99 target", () => {
+  assert.equal(escapeXml(`a<b & "c"`), "a&#60;b &#38; &#34;c&#34;");
+  const results = [
+    ...atThresholds(),
+    { id: "parquet", label: "parquet", kind: "herald" as const, eventsPerRequest: 1, skipped: "x" },
+  ];
+  const svg = renderChart(results, "Herald bench <test>");
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="1200" height="\d+"/);
+  assert.ok(svg.trimEnd().endsWith("</svg>"));
+  assert.ok(svg.includes("<title>Herald bench &#60;test&#62;</title>"), "the title is escaped");
+  const bars = (color: string) => svg.split(`fill="${color}"`).length - 1;
+  assert.equal(bars(COLORS.herald), 2 * 3, "stdout, kafka and batch in both panels");
+  assert.equal(bars(COLORS.seeds), 2);
+  assert.equal(bars(COLORS.ceiling), 2);
+  assert.ok(!svg.includes(">parquet<"), "skipped targets are left out");
+  assert.ok(svg.includes("2,000 req/s = 200,000 events/s"), "the batch caption");
+  assert.ok(svg.includes("10 ms target") && svg.includes('stroke-dasharray="5 3"'));
 });
 
 Deno.test("bench flags: defaults, quick mode, --only and bad values", () => {
@@ -374,7 +297,7 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
       args: [
         "run",
         "--allow-all",
-        `${ROOT}tools/bench.ts`,
+        `${ROOT}tools/bench/main.ts`,
         "--quick",
         "--only",
         "ceiling,stdout",
@@ -402,8 +325,8 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
     assert.match(text, /\| cores \(`nproc`\)\s+\| \d+/);
     assert.match(stdout, /^(PASS|FAIL) {2}stdout sink >= 60% of ceiling req\/s: /m);
     assert.match(stdout, /^SKIP {2}batch route -> Kafka/m);
-    const png = await Deno.readFile(`${dir}/BENCH.png`);
-    assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
+    const svg = await Deno.readTextFile(`${dir}/BENCH.svg`);
+    assert.ok(svg.startsWith("<svg ") && svg.includes("Herald, stdout sink"), "the chart");
     const pids = [...stderr.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     assert.equal(pids.length, 2, stderr);
     for (const pid of pids) {

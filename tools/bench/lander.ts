@@ -7,7 +7,7 @@
  */
 import { createTopic, produceValues } from "../kafka/write.ts";
 import { taskArgs } from "../drill/herald.ts";
-import { markdownTable } from "./report.ts";
+import { markdownTable } from "./tables.ts";
 
 /** What {@linkcode measureLander} found. */
 export interface LanderMeasurement {

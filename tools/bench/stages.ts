@@ -20,7 +20,7 @@ import { MemorySink } from "../../sinks/memory.ts";
 import { partitionOfKey } from "../../sinks/kafka/_murmur2.ts";
 import { type Event, SINKS } from "../../sinks/mod.ts";
 import { Metrics } from "../../ops/metrics.ts";
-import { markdownTable } from "./report.ts";
+import { markdownTable } from "./tables.ts";
 
 /** One stage's cost. */
 export interface Stage {

@@ -1,0 +1,51 @@
+/**
+ * Memory and CPU of a process from `/proc` (Linux; null elsewhere).
+ *
+ * @module
+ */
+
+const CLOCK_TICKS = 100;
+
+/** Resident set (VmRSS) and its high-water mark (VmHWM) in bytes, or null off Linux. */
+function readMemory(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
+    const rss = kb("VmRSS") * 1024;
+    const hwm = kb("VmHWM") * 1024;
+    return Number.isFinite(rss) && Number.isFinite(hwm) ? { rss, hwm } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds (user + system) the process used so far, or null off Linux. */
+export function readCpuSeconds(pid: number): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    // After the command name: state is field 3, utime 14 and stime 15 of stat(5).
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Polls VmRSS and VmHWM of `pid` every 100 ms; `peak()` is the largest seen, in bytes. */
+export function sampleMemory(pid: number): { peak(): number | null; stop(): void } {
+  let peak: number | null = null;
+  const take = () => {
+    const m = readMemory(pid);
+    if (m) peak = Math.max(peak ?? 0, m.rss, m.hwm);
+  };
+  take();
+  const timer = setInterval(take, 100);
+  return {
+    peak() {
+      take();
+      return peak;
+    },
+    stop: () => clearInterval(timer),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The targets the bench measures, each with the command that starts it: the
+ * bare `Deno.serve` ceiling, Herald with one sink each, the batch route, and
+ * the seeds' Flask + kafka-python app.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { BATCH_SIZE, type TargetId } from "./args.ts";
+import { CONFIG, ROOT } from "./process.ts";
+import type { TargetKind } from "./results.ts";
+
+const PYTHON = "/usr/bin/python3";
+const APT_HINT = "sudo apt-get install -y python3-flask python3-kafka";
+
+/** A target of the bench and how to start it. */
+export interface TargetSpec {
+  id: TargetId;
+  label: string;
+  kind: TargetKind;
+  batch: number;
+  needsKafka: boolean;
+  /** The command to spawn on `port`, or a reason to skip. */
+  command(
+    ctx: RunContext,
+    port: number,
+  ): Promise<{ cmd: string; args: string[]; env: Record<string, string> } | { skip: string }>;
+}
+
+/** What every target of one run shares. */
+export interface RunContext {
+  serve: string[];
+  /** Lines for the report's notes: errors seen, rows skipped. */
+  notices: string[];
+  /** Aborted on SIGINT or SIGTERM: load runs stop early. */
+  abort: AbortController;
+  brokers: string | null;
+  /** The local broker's process, for its CPU time. */
+  brokerPid: number | null;
+  kafkaProblem: string | null;
+  tempDirs: string[];
+}
+
+function heraldTarget(
+  id: TargetId,
+  label: string,
+  sink: string,
+  batch = 1,
+): TargetSpec {
+  return {
+    id,
+    label,
+    kind: "herald",
+    batch,
+    needsKafka: sink === "kafka",
+    async command(ctx, port) {
+      const lake = await Deno.makeTempDir({ prefix: "herald-bench-lake-" });
+      ctx.tempDirs.push(lake);
+      const env: Record<string, string> = { HERALD_LAKE: lake };
+      if (sink === "kafka") {
+        if (ctx.brokers === null) return { skip: ctx.kafkaProblem ?? "no Kafka broker" };
+        env.KAFKA_BROKERS = ctx.brokers;
+      }
+      return {
+        cmd: Deno.execPath(),
+        args: [...ctx.serve, "--config", CONFIG, "--port", String(port), "--sinks", sink],
+        env,
+      };
+    },
+  };
+}
+
+/** Why the seeds' app cannot run here, or null. */
+export async function seedsProblem(): Promise<string | null> {
+  try {
+    const { success } = await new Deno.Command(PYTHON, {
+      args: ["-c", "import flask, kafka"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (success) return null;
+    return `${PYTHON} cannot import flask and kafka: install them with \`${APT_HINT}\``;
+  } catch {
+    return `${PYTHON} is missing: install it and the seeds' packages with ` +
+      `\`sudo apt-get install -y python3 python3-flask python3-kafka\``;
+  }
+}
+
+/** Every target, in the order they run. */
+export const TARGETS: readonly TargetSpec[] = [
+  {
+    id: "ceiling",
+    label: "ceiling (bare Deno.serve)",
+    kind: "ceiling",
+    batch: 1,
+    needsKafka: false,
+    command: (_ctx, port) =>
+      Promise.resolve({
+        cmd: Deno.execPath(),
+        args: [
+          "run",
+          "--allow-net",
+          join(ROOT, "tools", "bench", "ceiling.ts"),
+          "--port",
+          `${port}`,
+        ],
+        env: {},
+      }),
+  },
+  heraldTarget("stdout", "Herald, stdout sink", "stdout"),
+  heraldTarget("parquet", "Herald, Parquet sink", "parquet"),
+  heraldTarget("kafka", "Herald, Kafka sink", "kafka"),
+  heraldTarget("batch", `Herald, batch of ${BATCH_SIZE} -> Kafka`, "kafka", BATCH_SIZE),
+  {
+    id: "seeds",
+    label: "seeds (Flask + kafka-python)",
+    kind: "seeds",
+    batch: 1,
+    needsKafka: true,
+    async command(ctx, port) {
+      const problem = await seedsProblem();
+      if (problem !== null) return { skip: problem };
+      if (ctx.brokers === null) return { skip: ctx.kafkaProblem ?? "no Kafka broker" };
+      return {
+        cmd: PYTHON,
+        args: [join(ROOT, "tools", "bench", "seeds_app.py")],
+        env: { PORT: String(port), HOST: "127.0.0.1", KAFKA_BROKERS: ctx.brokers },
+      };
+    },
+  },
+];

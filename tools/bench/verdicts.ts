@@ -1,0 +1,126 @@
+/**
+ * PASS/FAIL verdicts of the results against the issue's targets; a target
+ * that could not be measured is SKIP.
+ *
+ * @module
+ */
+import { formatCount, formatMs, formatPercent, formatTimes } from "./format.ts";
+import {
+  findMeasured as find,
+  type TargetResult,
+  THRESHOLDS,
+  vsCeiling,
+  vsSeeds,
+} from "./results.ts";
+
+/** A target of the issue, checked against the results. */
+export interface Verdict {
+  /** What is checked, e.g. `"stdout sink >= 60% of ceiling req/s"`. */
+  name: string;
+  /** What was measured, in words; the reason when not measured. */
+  actual: string;
+  /** True for PASS, false for FAIL, null when it could not be measured (SKIP). */
+  pass: boolean | null;
+}
+
+function check(
+  name: string,
+  measured: boolean,
+  why: string,
+  pass: () => boolean,
+  actual: () => string,
+): Verdict {
+  if (!measured) return { name, actual: why, pass: null };
+  return { name, actual: actual(), pass: pass() };
+}
+
+/** Checks every issue target that concerns the given results; unmeasured ones are SKIP. */
+export function verdicts(results: readonly TargetResult[]): Verdict[] {
+  const ceiling = find(results, "ceiling");
+  const stdout = find(results, "stdout");
+  const kafka = find(results, "kafka");
+  const batch = find(results, "batch");
+  const seeds = find(results, "seeds");
+  const t = THRESHOLDS;
+  const notRun = (...ids: [string, TargetResult | undefined][]) =>
+    `not measured (${ids.filter(([, r]) => r?.max === undefined).map(([id]) => id).join(", ")})`;
+  const out: Verdict[] = [];
+
+  const stdoutRatio = stdout && vsCeiling(stdout, ceiling);
+  out.push(check(
+    `stdout sink >= ${formatPercent(t.stdoutVsCeiling)} of ceiling req/s`,
+    stdoutRatio !== null && stdoutRatio !== undefined,
+    notRun(["ceiling", ceiling], ["stdout", stdout]),
+    () => stdoutRatio! >= t.stdoutVsCeiling,
+    () =>
+      `${formatPercent(stdoutRatio!)} (${formatCount(stdout!.max!.requestsPerS)} vs ` +
+      `${formatCount(ceiling!.max!.requestsPerS)} req/s)`,
+  ));
+
+  const kafkaRatio = kafka && vsCeiling(kafka, ceiling);
+  out.push(check(
+    `Kafka sink >= ${formatPercent(t.kafkaVsCeiling)} of ceiling req/s`,
+    kafkaRatio !== null && kafkaRatio !== undefined,
+    notRun(["ceiling", ceiling], ["kafka", kafka]),
+    () => kafkaRatio! >= t.kafkaVsCeiling,
+    () =>
+      `${formatPercent(kafkaRatio!)} (${formatCount(kafka!.max!.requestsPerS)} vs ` +
+      `${formatCount(ceiling!.max!.requestsPerS)} req/s)`,
+  ));
+
+  const seedsRatio = kafka && vsSeeds(kafka, seeds);
+  out.push(check(
+    `Kafka sink >= ${t.kafkaVsSeeds}x seeds events/s`,
+    seedsRatio !== null && seedsRatio !== undefined,
+    notRun(["kafka", kafka], ["seeds", seeds]),
+    () => seedsRatio! >= t.kafkaVsSeeds,
+    () =>
+      `${formatTimes(seedsRatio!)} (${formatCount(kafka!.max!.eventsPerS ?? 0)} vs ` +
+      `${formatCount(seeds!.max!.eventsPerS ?? seeds!.max!.requestsPerS)} events/s)`,
+  ));
+
+  out.push(check(
+    `batch route -> Kafka >= ${formatCount(t.batchEventsPerS)} events/s`,
+    batch?.max?.eventsPerS !== undefined && batch.max.eventsPerS !== null,
+    notRun(["batch", batch]),
+    () => batch!.max!.eventsPerS! >= t.batchEventsPerS,
+    () =>
+      `${formatCount(batch!.max!.eventsPerS!)} events/s (${
+        formatCount(batch!.max!.requestsPerS)
+      } req/s of ${batch!.eventsPerRequest})`,
+  ));
+
+  out.push(check(
+    `p99 at half max rate <= ${t.kafkaP99Ms} ms with the Kafka sink`,
+    kafka?.paced !== undefined,
+    kafka ? "not measured (open loop did not run)" : notRun(["kafka", kafka]),
+    () => kafka!.paced!.p99Ms <= t.kafkaP99Ms,
+    () => `${formatMs(kafka!.paced!.p99Ms)} ms at ${formatCount(kafka!.paced!.rate)} req/s`,
+  ));
+
+  for (const row of results.filter((r) => r.kind === "herald")) {
+    out.push(check(
+      `${row.label}: server RSS at max rate <= ${t.rssMb} MB`,
+      row.rssPeakMb !== undefined,
+      row.skipped ?? "not measured",
+      () => row.rssPeakMb! <= t.rssMb,
+      () => `${Math.round(row.rssPeakMb!)} MB peak over the whole load`,
+    ));
+  }
+  for (const row of results.filter((r) => r.kind === "herald")) {
+    out.push(check(
+      `${row.label}: process start to first 2xx <= ${t.startMs} ms`,
+      row.startMs !== undefined,
+      row.skipped ?? "not measured",
+      () => row.startMs! <= t.startMs,
+      () => `${Math.round(row.startMs!)} ms`,
+    ));
+  }
+  return out;
+}
+
+/** `PASS`, `FAIL` or `SKIP` followed by the check and what was measured (bold word in Markdown). */
+export function formatVerdict(v: Verdict, markdown = false): string {
+  const word = v.pass === null ? "SKIP" : v.pass ? "PASS" : "FAIL";
+  return markdown ? `**${word}** ${v.name}: ${v.actual}` : `${word}  ${v.name}: ${v.actual}`;
+}
