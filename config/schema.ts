@@ -36,6 +36,12 @@ export function formatPath(path: Path): string {
   return out;
 }
 
+/** Names of actions, tables, event types, fields and write keys. */
+export const IDENTIFIER = {
+  pattern: /^[a-z][a-z0-9_]*$/,
+  hint: "use lowercase letters, digits and _",
+};
+
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
