@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { type Document, isMap, isNode, LineCounter, parseDocument } from "yaml";
+import { findPair } from "yaml/util";
 import { type ActionConfig, checkActions } from "./actions.ts";
 import { BASE_COLUMNS, headerColumn, isSensitiveHeader } from "./columns.ts";
 import type { AuthConfig, CorsConfig, RateLimitConfig } from "./guards.ts";
@@ -71,7 +72,7 @@ export function parseConfig(text: string, options: ParseOptions): ParseResult {
   const root = rootSchema(sections).parse(doc.toJS(), [], issues);
   const config = root ? buildConfig(root, sections, issues) : undefined;
   if (!config || issues.length > 0) {
-    const line = (issue: Issue) => lineOf(doc.contents, issue.path, issue.key, lineCounter);
+    const line = (issue: Issue) => lineOf(doc, issue, lineCounter);
     const errors = issues
       .map((issue) => ({ at: line(issue), issue }))
       .sort((a, b) => a.at - b.at)
@@ -121,29 +122,24 @@ function buildConfig(
     : { server, enrich, sinks, auth, rate_limit, cors, actions, sinkOptions };
 }
 
-/** The line of the node at `path` (of its key when `key` is set), falling back to its parent. */
-function lineOf(
-  root: Node | null,
-  path: Path,
-  key: boolean | undefined,
-  lineCounter: LineCounter,
-): number {
-  let node: unknown = root;
-  let offset = (root?.range?.[0]) ?? 0;
-  for (const [i, part] of path.entries()) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
-      if (!pair) break;
-      const keyOffset = (pair.key as Node).range?.[0];
-      const valueOffset = (pair.value as Node | null)?.range?.[0];
-      offset = (key && i === path.length - 1 ? keyOffset : valueOffset ?? keyOffset) ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof part === "number") {
-      node = node.items[part];
-      offset = (node as Node | undefined)?.range?.[0] ?? offset;
-    } else break;
+/**
+ * The line of the node at the issue's path (of its key for issues about a key),
+ * or of the nearest parent that exists.
+ */
+function lineOf(doc: Document, issue: Issue, lineCounter: LineCounter): number {
+  const { path } = issue;
+  for (let depth = path.length; depth >= 0; depth--) {
+    const at = path.slice(0, depth);
+    const node = nodeAt(doc, at, issue.key === true && depth === path.length);
+    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
   }
-  return lineCounter.linePos(offset).line;
+  return 1;
+}
+
+/** The node at `path`, or with `key` set the key node of the map entry at `path`. */
+function nodeAt(doc: Document, path: Path, key: boolean): unknown {
+  const parent = key && path.length > 0 ? doc.getIn(path.slice(0, -1), true) : undefined;
+  return isMap(parent) ? findPair(parent.items, path.at(-1))?.key : doc.getIn(path, true);
 }
 
 /** Reads and parses a config file; errors name the file. */
