@@ -7,6 +7,8 @@
  */
 import { type FieldSpec, parseFieldSpec } from "./fields.ts";
 import {
+  codeList,
+  doc,
   IDENTIFIER,
   type Infer,
   type Issue,
@@ -59,18 +61,30 @@ const fieldsSchema: Schema<FieldSpec[]> = {
 };
 
 const actionSchema = object({
-  name: string(IDENTIFIER),
-  path: optional(
-    string({ pattern: /^\/[A-Za-z0-9_\-./]*$/, hint: "a path like /purchase_a_sword" }),
+  name: doc(string(IDENTIFIER), "unique, lowercase `a-z0-9_`; the batch route's `action` value"),
+  path: doc(
+    optional(string({ pattern: /^\/[A-Za-z0-9_\-./]*$/, hint: "a path like /purchase_a_sword" })),
+    `unique route path (${codeList(RESERVED_PATHS, ", ")} are Herald's)`,
+    { default: "`/<name>`" },
   ),
-  event_type: optional(string(IDENTIFIER)),
-  table: withDefault(string(IDENTIFIER), "events"),
-  response: withDefault(string(), "OK\n"),
-  fields: fieldsSchema,
+  event_type: doc(optional(string(IDENTIFIER)), "the event's `event_type`", {
+    default: "`<name>`",
+  }),
+  table: doc(
+    withDefault(string(IDENTIFIER), "events"),
+    "the table the event belongs to (for the lake)",
+  ),
+  response: doc(withDefault(string(), "OK\n"), "the text answered on success"),
+  fields: doc(fieldsSchema, "map of field name to field spec (see Field specs below)", {
+    default: "none",
+  }),
 });
 
 /** The `actions:` section: at least one action. */
-export const actionsSchema = list(actionSchema, { min: 1 });
+export const actionsSchema = doc(
+  list(actionSchema, { min: 1 }),
+  "`actions` is required and holds at least one action.",
+);
 
 /**
  * Fills each action's derived defaults (`path`, `event_type`) and checks what

@@ -10,6 +10,8 @@ import { actionsSchema } from "./actions.ts";
 import { guardSchemas } from "./guards.ts";
 import {
   boolean,
+  codeList,
+  doc,
   type Infer,
   list,
   number,
@@ -35,21 +37,46 @@ export interface ConfigSection<O = unknown> {
 }
 
 const serverSchema = object({
-  port: withDefault(number({ integer: true, min: 0, max: 65535 }), 5000),
-  hostname: withDefault(string({ minLength: 1 }), "0.0.0.0"),
-  max_body_bytes: withDefault(positiveInt(), 65536),
-  max_batch_events: withDefault(positiveInt(), 1000),
-  /** One event's JSON (a batch item, a POST body or a query string), in bytes. */
-  max_event_bytes: withDefault(positiveInt(), 8192),
-  /** Arrays and objects open at once in a body; events are flat, so a few levels suffice. */
-  max_json_depth: withDefault(positiveInt(), 8),
-  /** The whole body must arrive within this; a client trickling bytes gets 408. */
-  body_timeout_ms: withDefault(positiveInt(), 10000),
-  trust_proxy: withDefault(boolean(), false),
-  ack_timeout_ms: withDefault(positiveInt(), 5000),
-  shutdown_timeout_ms: withDefault(positiveInt(), 10000),
-  /** /readyz answers 503 once a sink's queue is this full (a fraction of its limit). */
-  ready_queue_ratio: withDefault(number({ min: 0.01, max: 1 }), 0.8),
+  port: doc(
+    withDefault(number({ integer: true, min: 0, max: 65535 }), 5000),
+    "listening port (0 to 65535; env `PORT`, flag `--port`)",
+  ),
+  hostname: doc(withDefault(string({ minLength: 1 }), "0.0.0.0"), "listening address"),
+  max_body_bytes: doc(withDefault(positiveInt(), 65536), "larger request bodies get 413"),
+  max_batch_events: doc(withDefault(positiveInt(), 1000), "larger batches get 413"),
+  max_event_bytes: doc(
+    withDefault(positiveInt(), 8192),
+    "one event's JSON (batch item, POST body, query string): a larger item is rejected, " +
+      "a larger request gets 413",
+  ),
+  // Events are flat, so a few levels suffice.
+  max_json_depth: doc(
+    withDefault(positiveInt(), 8),
+    "bodies nesting arrays or objects deeper get 400 (checked before parsing)",
+  ),
+  // Bounds a client trickling bytes.
+  body_timeout_ms: doc(
+    withDefault(positiveInt(), 10000),
+    "a body not fully received by then gets 408",
+  ),
+  trust_proxy: doc(
+    withDefault(boolean(), false),
+    "true: `client_ip` is the last `X-Forwarded-For` entry (the one your proxy added); " +
+      "only behind your own proxy",
+  ),
+  ack_timeout_ms: doc(
+    withDefault(positiveInt(), 5000),
+    "sinks must confirm within this, else 503",
+  ),
+  shutdown_timeout_ms: doc(
+    withDefault(positiveInt(), 10000),
+    "how long SIGTERM waits for requests in flight",
+  ),
+  ready_queue_ratio: doc(
+    withDefault(number({ min: 0.01, max: 1 }), 0.8),
+    "`/readyz` answers 503 once a sink's queue is this full (fraction of its limit, 0.01 to 1), " +
+      "before writes 503",
+  ),
 });
 
 /** The `server:` section. */
@@ -60,15 +87,30 @@ const headerName = string({ pattern: /^[a-z0-9-]+$/, hint: "use a lowercase head
 /** Herald's own sections, in the order unknown-key errors list them. */
 export const coreSchemas = {
   server: serverSchema,
-  enrich: object({ headers: withDefault(list(headerName), ["host", "user-agent", "accept"]) }),
+  enrich: object({
+    headers: doc(
+      withDefault(list(headerName), ["host", "user-agent", "accept"]),
+      "headers copied into events (lowercase names)",
+    ),
+  }),
   actions: actionsSchema,
   ...guardSchemas,
 };
 
 /** The `sinks:` list: names from the registry, each at most once (checked after parsing). */
 export function sinksSchema(registry: readonly ConfigSection[]): Schema<string[]> {
-  return withDefault(
-    list(string({ values: registry.map((s) => s.name) }), { min: 1 }),
-    ["stdout"],
+  const names = registry.map((s) => s.name);
+  return doc(
+    withDefault(list(string({ values: names }), { min: 1 }), ["stdout"]),
+    `sinks every event goes to: ${codeList(names, ", ")}, each once ` +
+      "(env `HERALD_SINKS`, flag `--sinks`)",
+    { default: "`[stdout]` (shipped: `[stdout, parquet]`)" },
   );
+}
+
+/** Every section, Herald's and the registry's, in the order the config reference lists them. */
+export function configSections(registry: readonly ConfigSection[]): ConfigSection[] {
+  const core = { ...coreSchemas, sinks: sinksSchema(registry) };
+  const order = ["server", "enrich", "sinks", "auth", "rate_limit", "cors", "actions"] as const;
+  return [...order.map((name) => ({ name, options: core[name] })), ...registry];
 }

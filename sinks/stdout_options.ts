@@ -3,12 +3,14 @@
  *
  * @module
  */
-import { type Infer, object, positiveInt, withDefault } from "../config/schema.ts";
+import { doc, type Infer, object, positiveInt, withDefault } from "../config/schema.ts";
 
 /** The `stdout:` config section. */
 export const stdoutOptions = object({
-  /** Bytes of formatted events allowed to wait for stdout (a slow pipe reader) before 503s. */
-  max_pending_bytes: withDefault(positiveInt(), 16 * 1024 * 1024),
+  max_pending_bytes: doc(
+    withDefault(positiveInt(), 16 * 1024 * 1024),
+    "formatted events allowed to wait for a slow stdout reader before 503",
+  ),
 });
 
 /** Options of the `stdout:` config section. */

@@ -5,6 +5,8 @@
  */
 import {
   boolean,
+  codeList,
+  doc,
   type Infer,
   list,
   number,
@@ -20,46 +22,75 @@ export const KAFKA_COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as c
 
 /** The `kafka:` config section. */
 export const kafkaOptions = object({
-  brokers: withDefault(list(string({ minLength: 1 }), { min: 1 }), ["127.0.0.1:9092"]),
-  /** Topic name; `{event_type}` in it routes each event type to its own topic. */
-  topic: withDefault(
-    string({ pattern: /^[A-Za-z0-9._{}-]+$/, hint: "a Kafka topic name" }),
-    "events",
+  brokers: doc(
+    withDefault(list(string({ minLength: 1 }), { min: 1 }), ["127.0.0.1:9092"]),
+    "bootstrap brokers (env `KAFKA_BROKERS`)",
   ),
-  /** Event field whose value is the record key (and so picks the partition). */
-  key: withDefault(string({ minLength: 1 }), "host"),
-  client_id: withDefault(string({ minLength: 1 }), "herald"),
-  /** 0: send whenever the partition's lane is free (group commit); more: also wait this long for a fuller batch. */
-  linger_ms: withDefault(number({ integer: true, min: 0, max: 60000 }), 0),
-  /** Events per Produce request of one partition. */
-  max_batch_events: withDefault(positiveInt(), 10000),
-  /**
-   * Record bytes per partition batch (value, key, headers and per-record
-   * overhead). Keep it under the broker's `message.max.bytes` (1 MiB by
-   * default), which counts the whole record batch.
-   */
-  max_batch_bytes: withDefault(positiveInt(), 512 * 1024),
-  /** Events allowed to wait for Kafka; past this, writes get 503 instead of memory growing. */
-  max_pending_events: withDefault(positiveInt(), 100000),
-  /**
-   * Produce requests in flight at once: a pool of this many producers, each
-   * with its own connections; one request per partition at most.
-   */
-  max_in_flight: withDefault(positiveInt(16), 4),
-  /**
-   * Request timeout. A partition without a replica to fail over to that has
-   * not answered for this long refuses new events at once (503).
-   */
-  timeout_ms: withDefault(positiveInt(), 2000),
-  compression: withDefault(string({ values: KAFKA_COMPRESSIONS }), "none"),
-  /** Idempotent producer (`acks: -1`, no duplicates on retry); false only for brokers that refuse it. */
-  idempotent: withDefault(boolean(), true),
-  /** Partitions of the topics Herald creates. */
-  partitions: withDefault(positiveInt(), 3),
-  /** Replicas of the topics Herald creates (default: 3, or fewer brokers if the cluster is smaller). */
-  replication_factor: optional(positiveInt()),
-  /** `min.insync.replicas` of the topics Herald creates (default: replication_factor - 1, at least 1). */
-  min_insync_replicas: optional(positiveInt()),
+  topic: doc(
+    withDefault(string({ pattern: /^[A-Za-z0-9._{}-]+$/, hint: "a Kafka topic name" }), "events"),
+    "topic; `{event_type}` in it gives each event type its own topic (`game.{event_type}`)",
+  ),
+  // The record key picks the partition.
+  key: doc(
+    withDefault(string({ minLength: 1 }), "host"),
+    "event field used as the record key (`null` when absent)",
+  ),
+  client_id: doc(
+    withDefault(string({ minLength: 1 }), "herald"),
+    "Kafka client id (the lander uses it with `-lander` appended)",
+  ),
+  linger_ms: doc(
+    withDefault(number({ integer: true, min: 0, max: 60000 }), 0),
+    "0: a partition's batch leaves as soon as its lane is free (group commit); " +
+      "more (up to 60000): it also waits this long",
+  ),
+  max_batch_events: doc(
+    withDefault(positiveInt(), 10000),
+    "events per Produce request of one partition, at most",
+  ),
+  // Record bytes count value, key, headers and per-record overhead; the broker's limit
+  // counts the whole record batch.
+  max_batch_bytes: doc(
+    withDefault(positiveInt(), 512 * 1024),
+    "record bytes per partition batch, at most (keep under the broker's `message.max.bytes`, " +
+      "1 MiB by default)",
+  ),
+  // A bound instead of memory growing while Kafka is slow or down.
+  max_pending_events: doc(
+    withDefault(positiveInt(), 100000),
+    "events waiting for Kafka; past it, 503",
+  ),
+  // Each producer of the pool has its own connections.
+  max_in_flight: doc(
+    withDefault(positiveInt(16), 4),
+    "Produce requests in flight at once (1 to 16): a pool of this many producers, " +
+      "one request per partition at most",
+  ),
+  timeout_ms: doc(
+    withDefault(positiveInt(), 2000),
+    "request timeout; a partition with no replica to fail over to that is unanswered this long " +
+      "refuses at once",
+  ),
+  compression: doc(
+    withDefault(string({ values: KAFKA_COMPRESSIONS }), "none"),
+    codeList(KAFKA_COMPRESSIONS),
+  ),
+  // `acks: -1` with sequence numbers.
+  idempotent: doc(
+    withDefault(boolean(), true),
+    "idempotent producer (no duplicates on retry); false only for a broker that refuses it",
+  ),
+  partitions: doc(withDefault(positiveInt(), 3), "partitions of topics Herald creates"),
+  replication_factor: doc(
+    optional(positiveInt()),
+    "replication factor of topics Herald creates",
+    { default: "3, capped by the brokers" },
+  ),
+  min_insync_replicas: doc(
+    optional(positiveInt()),
+    "`min.insync.replicas` of topics Herald creates (at least 1)",
+    { default: "replication factor - 1" },
+  ),
 });
 
 /** Options of the `kafka:` config section. */
