@@ -10,21 +10,21 @@ import type { ConfigSection } from "./sections.ts";
 import type { Schema } from "./schema.ts";
 
 /** One row of the reference: a key's full path, its default as shown, its description. */
-export interface KeyRow {
+interface KeyRow {
   key: string;
   default: string;
   doc: string | undefined;
 }
 
 /** One section of the reference: its heading, the text under it, and its keys. */
-export interface SectionRows {
+interface SectionRows {
   name: string;
   doc: string | undefined;
   rows: KeyRow[];
 }
 
 /** The lines between which `docs/config.md` holds the generated reference. */
-export const MARKERS = {
+const MARKERS = {
   start: "<!-- generated:config:start -->",
   end: "<!-- generated:config:end -->",
 } as const;
@@ -33,20 +33,15 @@ function nested(schema: Schema<unknown>): Schema<unknown>["shape"] {
   return schema.shape ?? schema.item?.shape;
 }
 
-function showValue(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(String).join(", ")}]`;
-  if (typeof value === "string" && !/^[!-~]+$/.test(value)) return JSON.stringify(value);
-  return String(value);
-}
-
 function showDefault(schema: Schema<unknown>): string {
   if (schema.shownDefault !== undefined) return schema.shownDefault;
   if (!schema.fallback) return "(required)";
   const value = schema.fallback();
-  if (value === undefined) return "";
-  return typeof value === "string" || Array.isArray(value)
-    ? `\`${showValue(value)}\``
-    : showValue(value);
+  if (Array.isArray(value)) return `\`[${value.join(", ")}]\``;
+  if (typeof value === "string") {
+    return `\`${/^[!-~]+$/.test(value) ? value : JSON.stringify(value)}\``;
+  }
+  return value === undefined ? "" : String(value);
 }
 
 function keyRows(key: string, schema: Schema<unknown>): KeyRow[] {
@@ -58,11 +53,11 @@ function keyRows(key: string, schema: Schema<unknown>): KeyRow[] {
 }
 
 /**
- * Every documented key of each section. A section that is a map (or a list of
+ * Every key of each section. A section that is a map (or a list of
  * maps, like `actions`) lists its keys, with the section's own doc as the text
  * under its heading; any other section is one row of its own.
  */
-export function referenceRows(sections: readonly ConfigSection[]): SectionRows[] {
+function referenceRows(sections: readonly ConfigSection[]): SectionRows[] {
   return sections.map(({ name, options }) => {
     const rows = keyRows(name, options);
     return nested(options)
@@ -99,8 +94,8 @@ export function render(sections: readonly ConfigSection[]): string {
 }
 
 /**
- * `markdown` with the text between its {@linkcode MARKERS} replaced by the
- * rendered reference. Throws `SyntaxError` when the markers are missing.
+ * `markdown` with the text between its `generated:config` markers replaced by
+ * the rendered reference. Throws `SyntaxError` when the markers are missing.
  */
 export function updateReference(markdown: string, sections: readonly ConfigSection[]): string {
   const start = markdown.indexOf(MARKERS.start);
