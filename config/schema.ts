@@ -2,7 +2,8 @@
  * A small schema language for YAML config: each schema checks a plain value,
  * reports every problem with its key path, and returns the typed value.
  * Sinks declare their own config section with it, so the spec is the single
- * source for validation, defaults and error messages.
+ * source for validation, defaults, error messages and the config reference
+ * (each key's description is set with {@linkcode doc}).
  *
  * @module
  */
@@ -22,7 +23,17 @@ export interface Schema<T> {
   parse(value: unknown, path: Path, issues: Issue[]): T | undefined;
   /** Value used when the key is absent; a schema without one makes its key required. */
   readonly fallback?: () => T;
+  /** What the key sets: its description in the config reference. */
+  readonly doc?: string;
+  /** The default as the reference shows it, where the fallback value alone would not say it. */
+  readonly shownDefault?: string;
+  /** An object schema's keys, so the reference can list them. */
+  readonly shape?: Shape;
+  /** A list schema's item, so the reference can list the keys of a list of maps. */
+  readonly item?: Schema<unknown>;
 }
+
+type Shape = Record<string, Schema<unknown>>;
 
 /** The type a schema produces. */
 export type Infer<S> = S extends Schema<infer T> ? T : never;
@@ -35,6 +46,12 @@ export function formatPath(path: Path): string {
   }
   return out;
 }
+
+/** Names of actions, tables, event types, fields and write keys. */
+export const IDENTIFIER = {
+  pattern: /^[a-z][a-z0-9_]*$/,
+  hint: "use lowercase letters, digits and _",
+};
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -52,12 +69,35 @@ function schema<T>(
 /** Gives a schema a default, which makes its key optional. */
 export function withDefault<T>(inner: Schema<T>, fallback: T | (() => T)): Schema<T> {
   const make = typeof fallback === "function" ? fallback as () => T : () => fallback;
-  return { parse: inner.parse, fallback: make };
+  return { ...inner, fallback: make };
 }
 
 /** Makes a key optional without a default. */
 export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
-  return { parse: inner.parse, fallback: () => undefined };
+  return { ...inner, fallback: () => undefined };
+}
+
+/**
+ * Describes a key for the config reference. `default` says how the reference
+ * shows the default when the value alone would not (`/<name>`, `(off)`).
+ */
+export function doc<S extends Schema<unknown>>(
+  inner: S,
+  text: string,
+  options: { default?: string } = {},
+): S {
+  return { ...inner, doc: text, shownDefault: options.default };
+}
+
+/**
+ * Values as inline code for a description: "`a`, `b` or `c`"; `last` joins the
+ * last two (`", "` for a plain list).
+ */
+export function codeList(values: readonly string[], last = " or "): string {
+  const codes = values.map((v) => `\`${v}\``);
+  return codes.length < 2
+    ? codes.join("")
+    : `${codes.slice(0, -1).join(", ")}${last}${codes.at(-1)}`;
 }
 
 /** A string, optionally restricted to a set of values or a pattern. */
@@ -141,7 +181,7 @@ export function scalar(): Schema<string | number | boolean> {
 
 /** A list whose items all match `item`. */
 export function list<T>(item: Schema<T>, options: { min?: number } = {}): Schema<T[]> {
-  return schema((value, path, issues) => {
+  const check = (value: unknown, path: Path, issues: Issue[]): T[] | undefined => {
     if (!Array.isArray(value)) {
       issues.push({ path, message: `expected a list, got ${describe(value)}` });
       return undefined;
@@ -158,7 +198,8 @@ export function list<T>(item: Schema<T>, options: { min?: number } = {}): Schema
       else out.push(parsed);
     });
     return ok ? out : undefined;
-  });
+  };
+  return { parse: check, item };
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {
@@ -183,7 +224,6 @@ export function record<T>(item: Schema<T>): Schema<Record<string, T>> {
   });
 }
 
-type Shape = Record<string, Schema<unknown>>;
 type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
 
 /**
@@ -227,5 +267,7 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
     return ok ? out as ObjectOf<S> : undefined;
   };
   const allDefaults = Object.values(shape).every((inner) => inner.fallback);
-  return allDefaults ? { parse: check, fallback: () => check({}, [], [])! } : { parse: check };
+  return allDefaults
+    ? { parse: check, shape, fallback: () => check({}, [], [])! }
+    : { parse: check, shape };
 }

@@ -6,7 +6,6 @@
  * @module
  */
 import pino from "pino";
-import { object, positiveInt, withDefault } from "../config/schema.ts";
 import { GroupCommit } from "./_group_commit.ts";
 import { type ByteWriter, writeAll } from "./io.ts";
 import {
@@ -17,16 +16,9 @@ import {
   type SinkMetrics,
   SinkUnavailableError,
 } from "./contract.ts";
+import { type StdoutOptions, stdoutOptions as options } from "./stdout_options.ts";
 
-const options = object({
-  /** Bytes of formatted events allowed to wait for stdout (a slow pipe reader) before 503s. */
-  max_pending_bytes: withDefault(positiveInt(), 16 * 1024 * 1024),
-});
-
-/** Options of the `stdout:` config section. */
-export interface StdoutOptions {
-  max_pending_bytes: number;
-}
+export type { StdoutOptions } from "./stdout_options.ts";
 
 /** Creates a stdout sink writing to `out` (default: `Deno.stdout`). */
 export function createStdoutSink(

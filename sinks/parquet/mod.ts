@@ -15,13 +15,12 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../../config/mod.ts";
-import { type Infer, object, positiveInt, string, withDefault } from "../../config/schema.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { writeAll } from "../io.ts";
 import { ColumnarBuffer } from "./columnar.ts";
+import { type ParquetOptions, parquetOptions as options } from "./options.ts";
 import {
   type Column,
-  COMPRESSIONS,
   inferColumns,
   lakeTables,
   ParquetEncoder,
@@ -51,20 +50,7 @@ export {
 } from "./file.ts";
 export { ColumnarBuffer } from "./columnar.ts";
 
-const options = object({
-  dir: withDefault(string({ minLength: 1 }), "lake"),
-  roll_rows: withDefault(positiveInt(), 100000),
-  roll_bytes: withDefault(positiveInt(), 64 * 1024 * 1024),
-  roll_interval_ms: withDefault(positiveInt(), 60000),
-  compression: withDefault(string({ values: COMPRESSIONS }), "zstd"),
-  /** Events logged but not yet in Parquet files; past this, writes get 503 until files catch up. */
-  max_buffered_events: withDefault(positiveInt(), 300000),
-  /** Bytes allowed to wait for the next log fsync before writes get 503. */
-  max_pending_bytes: withDefault(positiveInt(), 16 * 1024 * 1024),
-});
-
-/** Options of the `parquet:` config section. */
-export type ParquetOptions = Infer<typeof options>;
+export type { ParquetOptions } from "./options.ts";
 
 /**
  * A segment's events, by table partition, in column buffers of at most
