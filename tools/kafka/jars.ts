@@ -32,6 +32,11 @@ export interface EnsureKafkaJarsOptions {
   log?: (msg: string) => void;
 }
 
+/**
+ * The pom whose runtime dependencies are the broker's classpath. A cache is
+ * complete only for the very same text, so any edit of it fetches every jar
+ * again.
+ */
 function pomFor(version: string, logging: Logging): string {
   const deps: [string, string, string][] = [
     ["org.apache.kafka", "kafka_2.13", version],
