@@ -1,4 +1,4 @@
-/** Test helpers around a real Kafka broker started by `tools/kafka.ts`. */
+/** Test helpers around a real Kafka broker started by `tools/kafka`. */
 import { readTopics } from "../tools/kafka/read.ts";
 import { createTopic, produceValues } from "../tools/kafka/write.ts";
 

@@ -4,8 +4,13 @@
  * acknowledged event, store none twice, and pass its own checks.
  */
 import assert from "node:assert/strict";
-import { drillContext, type DrillResult, DRILLS, tmpfsUnavailable } from "../tools/drill/drills.ts";
-import { formatReport } from "../tools/drill.ts";
+import {
+  drillContext,
+  type DrillResult,
+  DRILLS,
+  formatReport,
+  tmpfsUnavailable,
+} from "../tools/drill/mod.ts";
 import { kafkaUnavailable } from "./_kafka.ts";
 import { taskArgs } from "../tools/drill/herald.ts";
 

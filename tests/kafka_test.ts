@@ -2,7 +2,7 @@ import { sinkOptions } from "../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
-import { startKafka } from "../tools/kafka/node.ts";
+import { startKafka } from "../tools/kafka/mod.ts";
 import { createKafkaSink, KAFKA_COMPRESSIONS, kafkaSink } from "../sinks/kafka/mod.ts";
 import { consumeAll, hasCommand, kafkaUnavailable } from "./_kafka.ts";
 import { type HeraldProcess, startHerald } from "./_process.ts";

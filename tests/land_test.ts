@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../config/mod.ts";
-import { startKafka } from "../tools/kafka/node.ts";
+import { startKafka } from "../tools/kafka/mod.ts";
 import { runLoad } from "../tools/load/mod.ts";
 import { openLake } from "../query/mod.ts";
 import { claim, pruneClaims, readClaim } from "../lander/mod.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { startKafka } from "../kafka/node.ts";
+import { startKafka } from "../kafka/mod.ts";
 import type { BenchOptions } from "./args.ts";
 import { type LanderMeasurement, measureLander } from "./lander.ts";
 import { measureTarget } from "./measure.ts";
@@ -108,7 +108,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun | null> 
       }
     }
     if (specs.some((s) => s.needsKafka)) {
-      log("Starting a local Kafka broker (tools/kafka.ts)");
+      log("Starting a local Kafka broker (tools/kafka)");
       try {
         broker = await startKafka({ log: (m) => log(`  ${m}`) });
         ctx.brokers = broker.brokers;

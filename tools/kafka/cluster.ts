@@ -10,7 +10,7 @@
  * SIGKILL comes back as the same broker.
  *
  * ```ts
- * import { startKafkaCluster } from "./tools/kafka/cluster.ts";
+ * import { startKafkaCluster } from "./tools/kafka/mod.ts";
  *
  * const cluster = await startKafkaCluster({ nodes: 3 });
  * await cluster.kill(2, "SIGKILL");
@@ -21,16 +21,11 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import {
-  isBrokerOf,
-  type KafkaBroker,
-  type NodeSpec,
-  portIsFree,
-  randomClusterId,
-  readBrokerRecord,
-  startNode,
-  stopPid,
-} from "./node.ts";
+import { type NodeSpec, randomClusterId } from "./config.ts";
+import { type KafkaBroker, startNode } from "./node.ts";
+import { portIsFree } from "./ports.ts";
+import { stopPid } from "./process.ts";
+import { isBrokerOf, readBrokerRecord } from "./status.ts";
 
 /**
  * How long a node may miss heartbeats before the controller fences it and

@@ -1,8 +1,9 @@
 /**
- * `deno task audit`: checks Herald's pinned npm dependencies against npm's
- * advisory database. Deno has no audit of its own for `npm:` imports, so this
- * writes the imports of deno.json as a package.json in a temp folder, lets
- * npm resolve a lockfile there (no install scripts run), and runs `npm audit`.
+ * The audit behind `deno task audit`: checks Herald's pinned npm dependencies
+ * against npm's advisory database. Deno has no audit of its own for `npm:`
+ * imports, so this writes the imports of deno.json as a package.json in a
+ * temp folder, lets npm resolve a lockfile there (no install scripts run), and
+ * runs `npm audit`.
  *
  * Exit codes: 0 no known advisory, 1 advisories found (listed), 2 the advisory
  * database could not be reached (the reason is printed). It is not part of
@@ -11,9 +12,7 @@
  *
  * @module
  */
-import { npmImports } from "../config/versions.ts";
-
-export { npmImports };
+import { npmImports } from "../../config/versions.ts";
 
 async function npm(args: string[], cwd: string) {
   const out = await new Deno.Command("npm", { args, cwd, stdout: "piped", stderr: "piped" })
@@ -22,9 +21,9 @@ async function npm(args: string[], cwd: string) {
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
-/** Runs the audit; resolves with the exit code. */
-export async function main(): Promise<number> {
-  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+/** Runs the audit of deno.json's npm imports; resolves with the exit code. */
+export async function audit(): Promise<number> {
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   const dependencies = npmImports(denoJson);
   const dir = await Deno.makeTempDir({ prefix: "herald-audit-" });
   try {
@@ -64,5 +63,3 @@ export async function main(): Promise<number> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
-
-if (import.meta.main) Deno.exit(await main());

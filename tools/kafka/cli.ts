@@ -1,6 +1,6 @@
 /**
- * `deno task kafka`: a local Kafka for users without Docker, one node or a
- * cluster, from Maven Central jars (see `tools/kafka/node.ts`).
+ * The `deno task kafka` command line: `start`, `stop`, `status`, `kill` and
+ * `fetch` on a node's or a cluster's folder.
  *
  * ```sh
  * deno task kafka fetch                         # download the jars once
@@ -16,19 +16,16 @@
  */
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  DEFAULT_KAFKA_VERSION,
-  ensureKafkaJars,
-  isBrokerOf,
-  isFormatted,
-  portIsFree,
-  readBrokerRecord,
-  startKafka,
-  stopPid,
-} from "./kafka/node.ts";
-import { clusterStatus, nodeDir, startKafkaCluster } from "./kafka/cluster.ts";
+import { clusterStatus, nodeDir, startKafkaCluster } from "./cluster.ts";
+import { DEFAULT_KAFKA_VERSION } from "./config.ts";
+import { ensureKafkaJars } from "./jars.ts";
+import { startKafka } from "./node.ts";
+import { portIsFree } from "./ports.ts";
+import { stopPid } from "./process.ts";
+import { isBrokerOf, isFormatted, readBrokerRecord } from "./status.ts";
 
-const USAGE = `Usage: deno task kafka <command> [options]
+/** The usage text of `deno task kafka`. */
+export const USAGE = `Usage: deno task kafka <command> [options]
 
 Commands:
   start [--dir D] [--port N] [--brokers N] [--kafka-version V]
@@ -79,7 +76,8 @@ const OPTIONS: Record<string, string[]> = {
   fetch: ["kafka-version"],
 };
 
-async function main(argv: string[]): Promise<number> {
+/** Runs one `deno task kafka` command; resolves with the exit code, throws on bad usage. */
+export async function runKafkaCommand(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     console.error(USAGE);
@@ -212,13 +210,4 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   return 2;
-}
-
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(1);
-  }
 }
