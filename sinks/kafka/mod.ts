@@ -34,8 +34,11 @@ import {
   type SinkDefinition,
   SinkUnavailableError,
 } from "../contract.ts";
-import { partitionOfKey } from "./_murmur2.ts";
 import { type KafkaOptions, kafkaOptions as options } from "./options.ts";
+import { Connection } from "./health.ts";
+import { type Lane, Lanes } from "./lanes.ts";
+import { RETRY_DELAY_MS, rotate, Sender } from "./producer.ts";
+import { kafkaTopics, type OutRecord, recordOf, TopicLayout } from "./routing.ts";
 
 export { KAFKA_COMPRESSIONS, type KafkaOptions } from "./options.ts";
 
@@ -51,85 +54,7 @@ export interface KafkaSink extends Sink {
   stats(): KafkaStats;
 }
 
-/** One write, waiting for every lane it touched. */
-interface Ticket {
-  lanes: number;
-  settled: boolean;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-interface OutRecord {
-  topic: string;
-  partition: number;
-  key: string | undefined;
-  value: string;
-  headers: Record<string, string>;
-  timestamp: bigint;
-}
-
-/** One write's records for one lane. */
-interface Chunk {
-  ticket: Ticket;
-  records: OutRecord[];
-  bytes: number;
-}
-
-/** The queue of one topic partition. */
-interface Lane {
-  topic: string;
-  partition: number;
-  chunks: Chunk[];
-  events: number;
-  bytes: number;
-  /** When each request in flight was sent, oldest first. */
-  sending: number[];
-  /** The producer of the pool this partition sends with now. */
-  producer: number;
-}
-
-/** When the newest request of `lane` in flight was sent; 0 when none is. */
-function newest(lane: Lane): number {
-  return lane.sending.length === 0 ? 0 : lane.sending[lane.sending.length - 1]!;
-}
-
-/** `list` rotated left by `by`. */
-function rotate<T>(list: readonly T[], by: number): T[] {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
-}
-
-/**
- * A record's size in a batch: value, key, the event_type header and Kafka's
- * per-record framing. Counted in UTF-16 units, which matches UTF-8 for ASCII;
- * the default max_batch_bytes leaves 2x headroom under the broker's limit.
- */
-function recordBytes(r: OutRecord): number {
-  return r.value.length + (r.key?.length ?? 0) + 96;
-}
-
-/** The topics a config can produce to: one, or one per event type. */
-export function kafkaTopics(opts: KafkaOptions, eventTypes: Iterable<string>): string[] {
-  if (!opts.topic.includes("{event_type}")) return [opts.topic];
-  return [...new Set([...eventTypes].map((t) => topicFor(opts.topic, t)))];
-}
-
-/** The topic of one event type: the template with `{event_type}` filled in. */
-function topicFor(template: string, eventType: string): string {
-  return template.replaceAll("{event_type}", eventType);
-}
-
-/** Replication of created topics: as asked, else 3 capped by the cluster's size. */
-export function topicReplication(
-  opts: KafkaOptions,
-  brokers: number,
-): { replicas: number; minInsync: number } {
-  const replicas = opts.replication_factor ?? Math.max(1, Math.min(3, brokers));
-  return { replicas, minInsync: opts.min_insync_replicas ?? Math.max(1, replicas - 1) };
-}
-
-/** The pause between two attempts of a Produce request. */
-const RETRY_DELAY_MS = 100;
+export { kafkaTopics, topicReplication } from "./routing.ts";
 
 /**
  * Creates the sink. It waits for its first connection attempt (at most
@@ -158,7 +83,7 @@ export async function createKafkaSink(
   // id) adds a Produce request in flight; a partition uses one at a time.
   // Each starts its bootstrap list at another broker: the client refreshes
   // metadata during Produce retries from the first one only, so a partition
-  // whose request hangs moves to the next producer (see `unstick`).
+  // whose request hangs moves to the next producer (see `Sender` in producer.ts).
   const producers: Producer<string, string, string, string>[] = Array.from(
     { length: opts.max_in_flight },
     (_, i) =>
@@ -175,335 +100,79 @@ export async function createKafkaSink(
         autocreateTopics: false,
       }),
   );
-  const producer = producers[0]!;
-  const stats: KafkaStats = { batches: 0, produceRequests: 0, events: 0 };
+  // Few quick retries: a probe runs again a second later anyway.
+  const openAdmin = (): Admin =>
+    new kafka.Admin({ ...base, retries: 2, retryDelay: RETRY_DELAY_MS });
   const topicsOf = (config: GatewayConfig) =>
     kafkaTopics(opts, config.actions.map((a) => a.event_type));
-  let topics = topicsOf(context.config);
-  /** Partitions of each topic, from the last metadata. */
-  const partitionCounts = new Map<string, number>();
-  /** Topics whose every partition has more than one replica. */
-  const replicated = new Set<string>();
-  const lanes = new Map<string, Lane>();
-  let inFlight = 0;
-  let queuedEvents = 0;
-  let linger: ReturnType<typeof setTimeout> | undefined;
-  let flushQueued = false;
-  let closing = false;
-
-  let state: "down" | "up" | "closed" = "down";
-  let lastError = "not connected yet";
-  let probe: ReturnType<typeof setTimeout> | undefined;
-
-  async function connect(): Promise<void> {
-    probe = undefined;
-    if (state !== "down") return;
-    try {
-      await ensureTopics();
-      if (opts.idempotent) await Promise.all(producers.map((p) => p.initIdempotentProducer({})));
-      if (state === "down") {
-        state = "up";
-        logger.info({ brokers: opts.brokers, topics }, "kafka connected");
-      }
-    } catch (error) {
-      connectionFailed(error);
-    }
-  }
-
-  function connectionFailed(error: unknown): void {
-    metrics.error("kafka", "connect");
-    markDown(error);
-  }
-
-  function markDown(error: unknown): void {
-    lastError = describe(error);
-    if (state === "up") {
-      logger.warn({ err: lastError }, "kafka unavailable; answering 503 until it returns");
-    }
-    if (state !== "closed") state = "down";
-    probe ??= setTimeout(connect, 1000);
-  }
-
-  /** Creates the missing topics, then learns every topic's partition count. */
-  async function ensureTopics(): Promise<void> {
-    // Few quick retries: a probe runs again a second later anyway.
-    const admin: Admin = new kafka.Admin({ ...base, retries: 2, retryDelay: RETRY_DELAY_MS });
-    try {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t));
-      if (missing.length > 0) await createTopics(admin, missing);
-    } finally {
-      await admin.close();
-    }
-    const known = await producer.metadata({ topics, forceUpdate: true, retries: 2 });
-    for (const topic of topics) {
-      const info = known.topics.get(topic);
-      if (!info?.partitionsCount) {
-        throw new Error(`Topic "${topic}" has no partitions in the metadata`);
-      }
-      partitionCounts.set(topic, info.partitionsCount);
-      if (info.partitions.every((p) => p.replicas.length > 1)) replicated.add(topic);
-      else replicated.delete(topic);
-    }
-  }
-
-  async function createTopics(admin: Admin, missing: string[]): Promise<void> {
-    // An empty topic list asks for no topics, but the brokers come along.
-    const { brokers } = await admin.metadata({ topics: [], forceUpdate: true });
-    const { replicas, minInsync } = topicReplication(opts, brokers.size);
-    await admin.createTopics({
-      topics: missing,
+  const layout = new TopicLayout();
+  const connection = new Connection({
+    brokers: opts.brokers,
+    idempotent: opts.idempotent,
+    timeoutMs: opts.timeout_ms,
+    ackTimeoutMs,
+    topics: {
       partitions: opts.partitions,
-      replicas,
-      configs: [{ name: "min.insync.replicas", value: String(minInsync) }],
-    }).catch((error) => {
-      // Another gateway created it first.
-      if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describe(error))) throw error;
-    });
-    logger.info(
-      { topics: missing, partitions: opts.partitions, replicas, min_insync_replicas: minInsync },
-      "kafka topics created",
-    );
-  }
-
-  /** Why events for `lane` are refused now, or null. */
-  function refusal(lane: Lane | undefined): string | null {
-    if (state !== "up") return `Kafka is unavailable: ${lastError}`;
-    if (lane && lane.sending.length > 0) {
-      const stalled = Date.now() - newest(lane);
-      // A partition with replicas may still fail over in time until the ack timeout.
-      const patienceMs = replicated.has(lane.topic) ? ackTimeoutMs : opts.timeout_ms;
-      if (stalled > patienceMs) {
-        return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
-      }
-    }
-    return null;
-  }
-
-  /** The sink-wide refusal for /readyz: down, or the oldest stalled partition. */
-  function unavailable(): string | null {
-    let worst: Lane | undefined;
-    for (const lane of lanes.values()) {
-      if (lane.sending.length > 0 && (!worst || newest(lane) < newest(worst))) worst = lane;
-    }
-    return refusal(worst);
-  }
-
-  function laneOf(topic: string, partition: number): Lane {
-    const id = `${topic}\u0000${partition}`;
-    let lane = lanes.get(id);
-    if (!lane) {
-      lane = {
-        topic,
-        partition,
-        chunks: [],
-        events: 0,
-        bytes: 0,
-        sending: [],
-        producer: lanes.size % producers.length,
-      };
-      lanes.set(id, lane);
-    }
-    return lane;
-  }
-
-  // Round-robin position for events without a key, per topic.
-  const roundRobin = new Map<string, number>();
-  function partitionFor(topic: string, key: string | undefined): number {
-    const count = partitionCounts.get(topic) ?? 1;
-    if (key === undefined) {
-      const next = (roundRobin.get(topic) ?? 0) + 1;
-      roundRobin.set(topic, next);
-      return next % count;
-    }
-    return partitionOfKey(key, count);
-  }
-
-  /** Lanes with events and no request in flight, in the order they became ready. */
-  const ready = new Set<Lane>();
-
-  function flush(): void {
-    clearTimeout(linger);
-    linger = undefined;
-    for (const lane of ready) {
-      ready.delete(lane);
-      send(lane);
-    }
-  }
-
-  function send(lane: Lane): void {
-    const batch: Chunk[] = [];
-    let events = 0;
-    let bytes = 0;
-    while (lane.chunks.length > 0) {
-      const next = lane.chunks[0]!;
-      if (
-        batch.length > 0 &&
-        (events + next.records.length > opts.max_batch_events ||
-          bytes + next.bytes > opts.max_batch_bytes)
-      ) break;
-      batch.push(lane.chunks.shift()!);
-      events += next.records.length;
-      bytes += next.bytes;
-    }
-    lane.events -= events;
-    lane.bytes -= bytes;
-    queuedEvents -= events;
-    const messages = batch.length === 1 ? batch[0]!.records : batch.flatMap((c) => c.records);
-    const sentAt = Date.now();
-    lane.sending.push(sentAt);
-    unsticking ??= setInterval(unstick, Math.max(20, Math.min(200, opts.timeout_ms / 10)));
-    inFlight++;
-    stats.produceRequests++;
-    const started = performance.now();
+      replication_factor: opts.replication_factor,
+      min_insync_replicas: opts.min_insync_replicas,
+    },
+    producers,
+    openAdmin,
+    layout,
+    metrics,
+    logger,
+  }, topicsOf(context.config));
+  const lanes: Lanes = new Lanes(
+    { maxEvents: opts.max_batch_events, maxBytes: opts.max_batch_bytes, lingerMs: opts.linger_ms },
+    producers.length,
+    (lane) => sender.send(lane),
+  );
+  const sender = new Sender({
+    producers,
+    lanes,
     // acks per call: the client ignores the constructor's acks when not idempotent.
-    producers[lane.producer]!.send({ messages, acks: kafka.ProduceAcks.ALL }).then(
-      () => {
-        stats.batches++;
-        stats.events += events;
-        metrics.flushed("kafka", events, (performance.now() - started) / 1000);
-        for (const chunk of batch) {
-          if (--chunk.ticket.lanes === 0) settle(chunk.ticket);
-        }
-      },
-      (error) => {
-        const failure = new SinkUnavailableError(`Kafka did not ack: ${describe(error)}`, {
-          cause: error,
-        });
-        metrics.error("kafka", "produce");
-        logger.warn(
-          { err: failure.message, topic: lane.topic, partition: lane.partition },
-          "produce failed",
-        );
-        for (const chunk of batch) settle(chunk.ticket, failure);
-        // Every attempt failed for the whole retry budget: the sink refuses
-        // until a probe reaches the cluster again.
-        markDown(error);
-        failLanes(failure);
-      },
-    ).finally(() => {
-      lane.sending.splice(lane.sending.indexOf(sentAt), 1);
-      inFlight--;
-      if (inFlight === 0) {
-        clearInterval(unsticking);
-        unsticking = undefined;
-      }
-      if (lane.chunks.length > 0 && lane.sending.length === 0) ready.add(lane);
-      if (ready.size > 0) flush();
-    });
-  }
-
-  /**
-   * A partition with replicas whose newest request has hung past
-   * `timeout_ms` sends what waited behind it with the next producer of the
-   * pool (another producer id, so its sequence numbers are its own): the hung
-   * request's producer may be refreshing metadata from a hung broker while
-   * another leader has taken over. Order between the two requests is lost;
-   * no event is lost or written twice. A partition without replicas has no
-   * other leader to find: it refuses instead (see `refusal`).
-   */
-  let unsticking: ReturnType<typeof setInterval> | undefined;
-  function unstick(): void {
-    const now = Date.now();
-    for (const lane of lanes.values()) {
-      if (
-        lane.chunks.length > 0 && lane.sending.length > 0 && replicated.has(lane.topic) &&
-        lane.sending.length < producers.length && now - newest(lane) > opts.timeout_ms
-      ) {
-        lane.producer = (lane.producer + 1) % producers.length;
-        ready.delete(lane);
-        send(lane);
-      }
-    }
-  }
-
-  function settle(ticket: Ticket, error?: unknown): void {
-    if (ticket.settled) return;
-    ticket.settled = true;
-    if (error === undefined) ticket.resolve();
-    else ticket.reject(error);
-  }
-
-  function failLanes(error: SinkUnavailableError): void {
-    for (const lane of lanes.values()) {
-      for (const chunk of lane.chunks) settle(chunk.ticket, error);
-      queuedEvents -= lane.events;
-      lane.chunks = [];
-      lane.events = 0;
-      lane.bytes = 0;
-    }
-    ready.clear();
-  }
-
-  function scheduleFlush(full: boolean): void {
-    if (full) flush();
-    else if (opts.linger_ms > 0) linger ??= setTimeout(flush, opts.linger_ms);
-    else if (!flushQueued) {
-      // Group commit: send as soon as the lane is free; while its request is
-      // in flight, events pile up into its next batch.
-      flushQueued = true;
-      queueMicrotask(() => {
-        flushQueued = false;
-        flush();
-      });
-    }
-  }
+    acks: kafka.ProduceAcks.ALL,
+    timeoutMs: opts.timeout_ms,
+    isReplicated: (topic) => layout.isReplicated(topic),
+    onFailure(error, failure) {
+      connection.markDown(error);
+      lanes.failAll(failure);
+    },
+    metrics,
+    logger,
+  });
+  let closing = false;
 
   function write(events: readonly Event[]): Promise<void> {
     if (closing) return Promise.reject(new SinkUnavailableError("Kafka sink is closing"));
     if (events.length === 0) return Promise.resolve();
-    const down = refusal(undefined);
+    const down = connection.refusal(undefined);
     if (down) return Promise.reject(new SinkUnavailableError(down));
-    if (queuedEvents + events.length > opts.max_pending_events) {
+    if (lanes.queued + events.length > opts.max_pending_events) {
       return Promise.reject(
-        new SinkUnavailableError(`Kafka queue is full: ${queuedEvents} events pending`),
+        new SinkUnavailableError(`Kafka queue is full: ${lanes.queued} events pending`),
       );
     }
     // Route every event first, so a refused write queues nothing.
     const byLane = new Map<Lane, OutRecord[]>();
     for (const event of events) {
-      const eventType = String(event.event_type);
-      const topic = topicFor(opts.topic, eventType);
-      const rawKey = event[opts.key];
-      const key = rawKey === null || rawKey === undefined ? undefined : String(rawKey);
-      const partition = partitionFor(topic, key);
-      const lane = laneOf(topic, partition);
-      const stalled = refusal(lane);
+      const target = layout.target(event, opts.topic, opts.key);
+      const lane = lanes.laneOf(target.topic, target.partition);
+      const stalled = connection.refusal(lane);
       if (stalled) return Promise.reject(new SinkUnavailableError(stalled));
-      const record: OutRecord = {
-        topic,
-        partition,
-        key,
-        value: JSON.stringify(event),
-        headers: { event_type: eventType },
-        timestamp: BigInt(Date.parse(String(event.received_at)) || Date.now()),
-      };
+      const record = recordOf(event, target);
       const list = byLane.get(lane);
       if (list) list.push(record);
       else byLane.set(lane, [record]);
     }
     return new Promise<void>((resolve, reject) => {
-      const ticket: Ticket = { lanes: byLane.size, settled: false, resolve, reject };
-      let full = false;
-      for (const [lane, records] of byLane) {
-        let bytes = 0;
-        for (const r of records) bytes += recordBytes(r);
-        lane.chunks.push({ ticket, records, bytes });
-        lane.events += records.length;
-        lane.bytes += bytes;
-        if (lane.sending.length === 0) ready.add(lane);
-        if (lane.events >= opts.max_batch_events || lane.bytes >= opts.max_batch_bytes) {
-          full = true;
-        }
-      }
-      queuedEvents += events.length;
-      scheduleFlush(full);
+      lanes.enqueue({ lanes: byLane.size, settled: false, resolve, reject }, byLane, events.length);
     });
   }
 
   let giveUp: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    connect(),
+    connection.connect(),
     new Promise<void>((resolve) => (giveUp = setTimeout(resolve, opts.timeout_ms))),
   ]);
   clearTimeout(giveUp);
@@ -513,41 +182,32 @@ export async function createKafkaSink(
     write,
     async close() {
       closing = true;
-      while (queuedEvents > 0 || inFlight > 0) {
-        flush();
+      while (lanes.queued > 0 || sender.inFlight > 0) {
+        lanes.flush();
         await new Promise((r) => setTimeout(r, 5));
       }
-      state = "closed";
-      clearTimeout(probe);
-      clearTimeout(linger);
-      clearInterval(unsticking);
+      connection.close();
+      lanes.close();
+      sender.close();
       await Promise.all(producers.map((p) => p.close(true).catch(() => {})));
-      logger.info({ ...stats }, "kafka sink closed");
+      logger.info({ ...sender.counts }, "kafka sink closed");
     },
     health(): Promise<Health> {
-      const refused = unavailable();
+      const refused = connection.unavailable(lanes);
       return Promise.resolve(refused ? { ok: false, detail: refused } : { ok: true });
     },
-    stats: () => ({ ...stats }),
-    load: () => ({ queued: queuedEvents, limit: opts.max_pending_events, unit: "events" }),
+    stats: () => ({ ...sender.counts }),
+    load: () => ({ queued: lanes.queued, limit: opts.max_pending_events, unit: "events" }),
     async reconfigure(config) {
       const next = topicsOf(config);
-      if (next.every((t) => topics.includes(t))) return;
-      topics = [...new Set([...topics, ...next])];
+      if (next.every((t) => connection.topics.includes(t))) return;
+      connection.topics = [...new Set([...connection.topics, ...next])];
       // While Kafka is down, the next connection creates them.
-      if (state === "up") await ensureTopics().catch(connectionFailed);
+      if (connection.state === "up") {
+        await connection.ensureTopics().catch((error) => connection.failed(error));
+      }
     },
   };
-}
-
-/** An error's message, with the causes the client nests inside it. */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const nested = (error as { errors?: unknown[] }).errors;
-  const last = Array.isArray(nested) && nested.length > 0 ? nested[nested.length - 1] : undefined;
-  return last instanceof Error && last !== error
-    ? `${error.message}: ${describe(last)}`
-    : error.message;
 }
 
 /** Registry entry of the Kafka sink. */

@@ -1,0 +1,190 @@
+/**
+ * The write-ahead log of the Parquet sink: segments in `<dir>/_wal/`, each a
+ * file of JSON lines `[table, event]` appended and fsynced by the segment's
+ * group commit, with the segment's events kept in column buffers for its
+ * Parquet files. After a crash, the segments left behind are replayed.
+ *
+ * @module
+ */
+import type { Logger } from "pino";
+import type { GroupCommit } from "../_group_commit.ts";
+import { type Event, type SinkMetrics, SinkUnavailableError } from "../contract.ts";
+import { writeAll } from "../io.ts";
+import { ColumnarBuffer } from "./columnar.ts";
+import { type Column, partitionOf } from "./file.ts";
+
+/**
+ * A segment's events, by table partition, in column buffers of at most
+ * `rollRows` events each; buffer n of a partition becomes file n.
+ */
+export class SegmentRows {
+  #buffers = new Map<string, ColumnarBuffer[]>();
+  #columnsOf: (table: string, event: Event) => readonly Column[];
+  #rollRows: number;
+  count = 0;
+
+  constructor(columnsOf: (table: string, event: Event) => readonly Column[], rollRows: number) {
+    this.#columnsOf = columnsOf;
+    this.#rollRows = rollRows;
+  }
+
+  add(table: string, event: Event): void {
+    const key = `${table}/${partitionOf(event)}`;
+    let list = this.#buffers.get(key);
+    if (!list) this.#buffers.set(key, list = []);
+    let buffer = list.at(-1);
+    if (!buffer || buffer.length >= this.#rollRows) {
+      list.push(buffer = new ColumnarBuffer(this.#columnsOf(table, event)));
+    }
+    buffer.append(event);
+    this.count++;
+  }
+
+  /** `[table/partition, n, buffer]` for every buffer. */
+  *files(): Generator<[string, number, ColumnarBuffer]> {
+    for (const [key, list] of this.#buffers) {
+      for (const [n, buffer] of list.entries()) yield [key, n, buffer];
+    }
+  }
+}
+
+/** One write's lines and rows, as its segment's group commit carries them. */
+export interface LogItem {
+  text: string;
+  rows: [string, Event][];
+}
+
+/** A log segment, open for writes. */
+export interface Segment {
+  id: string;
+  path: string;
+  file: Deno.FsFile;
+  commit: GroupCommit<LogItem>;
+  rows: SegmentRows;
+  bytes: number;
+  /** Length of the file up to the end of its last successful fsync. */
+  durable: number;
+  /** Set when a failed write could not be cut back: the segment takes no more writes. */
+  broken: boolean;
+  openedAt: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Reads a log segment, calling `onRow` for each logged event. A torn last
+ * line (a write that was never acknowledged) is dropped.
+ */
+export function parseSegment(
+  text: string,
+  onRow: (table: string, event: Event) => void,
+  logger?: Logger,
+): void {
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line === "") return;
+    let row: [string, Event];
+    try {
+      row = JSON.parse(line);
+    } catch {
+      if (i !== lines.length - 1) {
+        logger?.error({ line: i + 1 }, "skipping a corrupt write-ahead log line");
+      }
+      return;
+    }
+    onRow(row[0], row[1]);
+  });
+}
+
+/** The log folder: appends to its segments, and replays what a crash left. */
+export class SegmentLog {
+  readonly walDir: string;
+  #metrics: SinkMetrics;
+  #logger: Logger;
+  #onBroken: () => void;
+  /** Why the log cannot be written, until the next write that reaches the disk. */
+  logError: string | null = null;
+
+  /** `onBroken` is called when a segment takes no more writes and must be rolled. */
+  constructor(walDir: string, metrics: SinkMetrics, logger: Logger, onBroken: () => void) {
+    this.walDir = walDir;
+    this.#metrics = metrics;
+    this.#logger = logger;
+    this.#onBroken = onBroken;
+  }
+
+  /** The flush of `segment`'s group commit: appends and fsyncs `items`, then buffers their rows. */
+  async append(segment: Segment, items: LogItem[]): Promise<void> {
+    // Writes queued before the segment broke must not land after its torn tail.
+    if (segment.broken) {
+      throw new SinkUnavailableError(this.logError ?? "The log cannot be written");
+    }
+    const bytes = encoder.encode(items.map((i) => i.text).join(""));
+    const started = performance.now();
+    try {
+      await writeAll(segment.file, bytes);
+      await segment.file.syncData();
+      segment.durable += bytes.length;
+      this.logError = null;
+    } catch (error) {
+      this.#metrics.error("parquet", "log_write");
+      this.logError = `Cannot write the log: ${(error as Error).message}`;
+      await this.#cutBack(segment);
+      throw new SinkUnavailableError(this.logError, { cause: error });
+    }
+    let events = 0;
+    for (const item of items) {
+      for (const [table, event] of item.rows) segment.rows.add(table, event);
+      segment.bytes += item.text.length;
+      events += item.rows.length;
+    }
+    this.#metrics.flushed("parquet", events, (performance.now() - started) / 1000);
+  }
+
+  /**
+   * After a failed write (a full disk stops it part way), cuts the log back to
+   * its last fsynced length: otherwise the next write would be appended to a
+   * torn line, and a replay would drop that acknowledged event with it. If
+   * even that fails, the segment takes no more writes and is rolled.
+   */
+  async #cutBack(segment: Segment): Promise<void> {
+    try {
+      await segment.file.truncate(segment.durable);
+    } catch (error) {
+      segment.broken = true;
+      this.#logger.error(
+        { err: (error as Error).message, segment: segment.id },
+        "cannot cut a failed write out of the log; moving to a new segment",
+      );
+      this.#onBroken();
+    }
+  }
+
+  /**
+   * Replays what a crash left behind, oldest first: each segment's rows, in
+   * `newRows()`, go to `retire` (which writes their files and deletes the segment).
+   */
+  async replay(
+    newRows: () => SegmentRows,
+    retire: (id: string, path: string, rows: SegmentRows) => Promise<void>,
+  ): Promise<void> {
+    const leftovers = [];
+    for await (const entry of Deno.readDir(this.walDir)) {
+      if (entry.isFile && entry.name.endsWith(".wal")) leftovers.push(entry.name);
+    }
+    let recovered = 0;
+    for (const name of leftovers.sort()) {
+      const rows = newRows();
+      const path = `${this.walDir}/${name}`;
+      parseSegment(await Deno.readTextFile(path), (t, e) => rows.add(t, e), this.#logger);
+      recovered += rows.count;
+      await retire(name.slice(0, -".wal".length), path, rows);
+    }
+    if (leftovers.length > 0) {
+      this.#logger.info(
+        { segments: leftovers.length, events: recovered },
+        "replayed the write-ahead log",
+      );
+    }
+  }
+}

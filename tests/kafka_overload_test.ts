@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { parse, stringify } from "yaml";
+import { startKafka } from "../tools/kafka/node.ts";
+import { consumeAll, kafkaUnavailable } from "./_kafka.ts";
+import { type HeraldProcess, startHerald } from "./_process.ts";
+
+const unavailable = await kafkaUnavailable();
+if (unavailable) {
+  console.error(`Kafka integration tests ignored: ${unavailable} (they run and fail in CI)`);
+}
+
+/** Events the sink may hold for Kafka in this test. */
+const LIMIT = 3;
+
+interface Answer {
+  status: number;
+  id: string | null;
+  retryAfter: string | null;
+  body: string;
+}
+
+async function get(url: string): Promise<Answer> {
+  const res = await fetch(url);
+  return {
+    status: res.status,
+    id: res.headers.get("x-request-id"),
+    retryAfter: res.headers.get("retry-after"),
+    body: await res.text(),
+  };
+}
+
+async function readyz(herald: HeraldProcess): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${herald.url}/readyz`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** Polls `check` until it returns true; throws with `what` once `timeoutMs` has passed. */
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "Kafka queue full: 503 + Retry-After past max_pending_events, not ready, writes resume",
+  ignore: unavailable !== null,
+  async fn() {
+    const broker = await startKafka();
+    try {
+      const topic = `overload-${crypto.randomUUID()}`;
+      const file = await Deno.makeTempFile({ suffix: ".yaml" });
+      const base = parse(await Deno.readTextFile("config/gateway.yaml"));
+      await Deno.writeTextFile(
+        file,
+        stringify({
+          ...base,
+          // Acks are due long after linger_ms, so held events still succeed once sent.
+          server: { ...base.server, ack_timeout_ms: 60_000 },
+          // linger_ms holds every event pending until its timer fires.
+          kafka: { ...base.kafka, topic, max_pending_events: LIMIT, linger_ms: 10_000 },
+        }),
+      );
+      const herald = await startHerald(["--sinks", "kafka", "--config", file], {
+        env: { KAFKA_BROKERS: broker.brokers },
+      });
+      try {
+        await waitFor("/readyz to answer 200", async () => (await readyz(herald)).status === 200);
+
+        // Fill the queue: LIMIT requests, each waiting for the linger timer.
+        const held = Array.from({ length: LIMIT }, () => get(`${herald.url}/purchase_a_sword`));
+        let notReady = { status: 0, body: "" };
+        await waitFor("/readyz to report the full queue", async () => {
+          notReady = await readyz(herald);
+          return notReady.status === 503;
+        });
+        const kafka = JSON.parse(notReady.body).sinks.kafka;
+        assert.equal(kafka.ok, false);
+        assert.deepEqual(kafka.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
+
+        // One event past the limit, as a GET and as a batch.
+        const refused = await get(`${herald.url}/purchase_a_sword`);
+        assert.equal(refused.status, 503, refused.body);
+        assert.ok(refused.retryAfter !== null, "the 503 carries Retry-After");
+        assert.match(refused.body, /Kafka queue is full/);
+        const batch = await fetch(`${herald.url}/events`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify([{ action: "purchase_a_sword" }]),
+        });
+        const batchBody = await batch.text();
+        assert.equal(batch.status, 503, batchBody);
+        assert.ok(batch.headers.get("retry-after") !== null, "the batch 503 carries Retry-After");
+        assert.equal((await readyz(herald)).status, 503, "still not ready while the queue is full");
+
+        // The linger timer sends the held events: they succeed, and the queue drains.
+        const acked = await Promise.all(held);
+        assert.deepEqual(acked.map((a) => a.status), Array(LIMIT).fill(200));
+        await waitFor("/readyz to answer 200 again", async () => {
+          return (await readyz(herald)).status === 200;
+        });
+        const after = await get(`${herald.url}/purchase_a_sword`);
+        assert.equal(after.status, 200, after.body);
+
+        assert.equal((await herald.stop()).code, 0, herald.stderr());
+        const records = await consumeAll(broker.brokers, [topic]);
+        const written = records.map((r) => r.value.request_id).sort();
+        assert.deepEqual(
+          written,
+          [...acked, after].map((a) => a.id).sort(),
+          "exactly the acknowledged events are in the topic, each once",
+        );
+        assert.ok(!written.includes(refused.id), "the refused event was not written");
+      } finally {
+        await herald.stop();
+      }
+    } finally {
+      await broker.stop();
+      await Deno.remove(broker.dir, { recursive: true });
+    }
+  },
+});

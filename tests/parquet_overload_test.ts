@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { parse, stringify } from "yaml";
+import { openLake } from "../query/mod.ts";
+import { type HeraldProcess, startHerald } from "./_process.ts";
+
+/** Events the sink may hold before they are in Parquet files, in this test. */
+const LIMIT = 3;
+
+interface Answer {
+  status: number;
+  id: string | null;
+  retryAfter: string | null;
+  body: string;
+}
+
+async function get(url: string): Promise<Answer> {
+  const res = await fetch(url);
+  return {
+    status: res.status,
+    id: res.headers.get("x-request-id"),
+    retryAfter: res.headers.get("retry-after"),
+    body: await res.text(),
+  };
+}
+
+async function readyz(herald: HeraldProcess): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${herald.url}/readyz`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** Polls `check` until it returns true; throws with `what` once `timeoutMs` has passed. */
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The request ids in the lake's purchases table, sorted. */
+async function lakeRequestIds(lake: string): Promise<string[]> {
+  const db = await openLake(lake);
+  try {
+    const { rows } = await db.run("select request_id from purchases order by request_id");
+    return rows.map((r) => String(r[0]));
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("Parquet files behind: 503 + Retry-After past max_buffered_events, writes resume after the roll", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  const base = parse(await Deno.readTextFile("config/gateway.yaml"));
+  await Deno.writeTextFile(
+    file,
+    stringify({
+      ...base,
+      // Only the roll interval turns the log into files: rows and bytes never reach their limits.
+      parquet: {
+        ...base.parquet,
+        max_buffered_events: LIMIT,
+        roll_interval_ms: 15_000,
+        roll_rows: 100_000,
+        roll_bytes: 64 * 1024 * 1024,
+      },
+    }),
+  );
+  const herald = await startHerald(["--sinks", "parquet", "--config", file]);
+  try {
+    const acked: Answer[] = [];
+    for (let i = 0; i < LIMIT; i++) acked.push(await get(`${herald.url}/purchase_a_sword`));
+    assert.deepEqual(acked.map((a) => a.status), Array(LIMIT).fill(200));
+
+    const notReady = await readyz(herald);
+    assert.equal(notReady.status, 503, notReady.body);
+    const parquet = JSON.parse(notReady.body).sinks.parquet;
+    assert.equal(parquet.ok, false);
+    assert.deepEqual(parquet.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
+
+    const refused = await get(`${herald.url}/purchase_a_sword`);
+    assert.equal(refused.status, 503, refused.body);
+    assert.ok(refused.retryAfter !== null, "the 503 carries Retry-After");
+    assert.match(refused.body, /Parquet files are behind/);
+
+    // The roll interval writes the files; then the sink takes writes again.
+    await waitFor("/readyz to answer 200 again", async () => (await readyz(herald)).status === 200);
+    assert.deepEqual(
+      await lakeRequestIds(herald.lake),
+      acked.map((a) => a.id).sort(),
+      "the acknowledged events are in Parquet files before any new write",
+    );
+    const after = await get(`${herald.url}/purchase_a_sword`);
+    assert.equal(after.status, 200, after.body);
+
+    assert.equal((await herald.stop()).code, 0, herald.stderr());
+    const landed = await lakeRequestIds(herald.lake);
+    assert.deepEqual(
+      landed,
+      [...acked, after].map((a) => a.id).sort(),
+      "every acknowledged event in the lake, once",
+    );
+    assert.ok(!landed.includes(refused.id!), "the refused event was not written");
+  } finally {
+    await herald.stop();
+  }
+});
