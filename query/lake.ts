@@ -43,44 +43,22 @@
  * }
  * ```
  *
- * Values in {@linkcode QueryResult.rows}: `null`, booleans, numbers (`INTEGER`,
- * `DOUBLE`, ...), `bigint` (`BIGINT`, `HUGEINT` and their unsigned kinds, so
- * `count(*)` is a `bigint`), strings (`VARCHAR`, `DECIMAL`, `DATE`, `UUID`,
- * timestamps as DuckDB prints them, e.g. `2026-11-23 10:15:00.123+00`, and
- * `NaN`/`Infinity` doubles), arrays (`LIST`, `ARRAY`) and objects (`STRUCT`;
- * a `MAP` is an array of `{key, value}`).
+ * The values of a result's rows are described in `results.ts`.
  *
  * @module
  */
 import { join } from "node:path";
-import {
-  type DuckDBConnection,
-  DuckDBInstance,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
-  DuckDBTypeId,
-  type DuckDBValueConverter,
-  type Json,
-  JsonDuckDBValueConverter,
-} from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { LakeError } from "./errors.ts";
+import { type QueryResult, runStatements } from "./results.ts";
+import { findTables } from "./tables.ts";
+
+export { LakeError, QueryError } from "./errors.ts";
+export type { QueryResult } from "./results.ts";
+export { findTables, TABLE_NAME } from "./tables.ts";
+
 /** The lake folder used when neither `--lake` nor `HERALD_LAKE` is given. */
 export const DEFAULT_LAKE = "lake";
-
-/**
- * Table names: lake folders with any other name are not tables. `_rejected`
- * is the lander's table of records it could not land.
- */
-export const TABLE_NAME = /^(?:[a-z][a-z0-9_]*|_rejected)$/;
-
-/** The columns and rows of one statement's result. */
-export interface QueryResult {
-  /** Column names, in order (may repeat, as in `select 1 as a, 2 as a`). */
-  columns: string[];
-  /** DuckDB type of each column, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE`. */
-  types: string[];
-  /** One array per row, one value per column (see the module doc for the value kinds). */
-  rows: unknown[][];
-}
 
 /** An open lake: one view per table, over one in-memory DuckDB. */
 export interface Lake {
@@ -100,24 +78,6 @@ export interface Lake {
   close(): void;
 }
 
-/** The lake folder is missing, not a folder, has no table yet, or a table cannot be read. */
-export class LakeError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "LakeError";
-  }
-}
-
-/** DuckDB refused or failed a statement; the message is DuckDB's own. */
-export class QueryError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "QueryError";
-  }
-}
-
 /** Quotes a SQL identifier: `order` becomes `"order"`. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -131,121 +91,6 @@ export function quoteLiteral(text: string): string {
 /** Escapes DuckDB glob characters so that a folder name matches only itself. */
 function escapeGlob(path: string): string {
   return path.replace(/[*?[\]{}]/g, (c) => `[${c}]`);
-}
-
-async function readDirNames(
-  dir: string,
-  keep: (entry: Deno.DirEntry) => boolean,
-): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) if (keep(entry)) names.push(entry.name);
-  return names.sort();
-}
-
-/** Whether `tableDir` holds at least one `dt=*` / `hour=*` / `*.parquet` file. */
-async function hasParquetFiles(tableDir: string): Promise<boolean> {
-  const isDir = (prefix: string) => (e: Deno.DirEntry) =>
-    e.isDirectory && e.name.startsWith(prefix);
-  for (const dt of await readDirNames(tableDir, isDir("dt="))) {
-    for (const hour of await readDirNames(join(tableDir, dt), isDir("hour="))) {
-      const parts = await readDirNames(
-        join(tableDir, dt, hour),
-        (e) => e.isFile && e.name.endsWith(".parquet") && !/^[._]/.test(e.name),
-      );
-      if (parts.length > 0) return true;
-    }
-  }
-  return false;
-}
-
-/**
- * The tables of the lake at `dir` that hold at least one Parquet file, sorted.
- * Throws {@linkcode LakeError} when `dir` is missing or not a folder.
- */
-export async function findTables(dir: string): Promise<string[]> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new LakeError(`Cannot open lake "${dir}": no such folder`);
-    }
-    throw error;
-  }
-  if (!info.isDirectory) throw new LakeError(`Cannot open lake "${dir}": not a folder`);
-  const candidates = await readDirNames(dir, (e) => e.isDirectory && TABLE_NAME.test(e.name));
-  const tables: string[] = [];
-  for (const table of candidates) {
-    if (await hasParquetFiles(join(dir, table))) tables.push(table);
-  }
-  return tables;
-}
-
-/** Integer types whose values stay `bigint`. */
-const BIG_INTEGERS: ReadonlySet<DuckDBTypeId> = new Set([
-  DuckDBTypeId.BIGINT,
-  DuckDBTypeId.UBIGINT,
-  DuckDBTypeId.HUGEINT,
-  DuckDBTypeId.UHUGEINT,
-]);
-
-type Cell = Json | bigint | Cell[] | { [key: string]: Cell };
-
-/**
- * `TIMESTAMP WITH TIME ZONE` as UTC text. The library formats these values in
- * the process's local offset, whatever DuckDB's `TimeZone` setting says.
- */
-function utcTimestamp(value: DuckDBTimestampTZValue): string {
-  const text = new DuckDBTimestampValue(value.micros).toString();
-  return text.endsWith("infinity") ? text : `${text}+00`;
-}
-
-const toCell: DuckDBValueConverter<Cell> = (value, type, converter) => {
-  if (value === null) return null;
-  if (BIG_INTEGERS.has(type.typeId) && typeof value === "bigint") return value;
-  if (value instanceof DuckDBTimestampTZValue) return utcTimestamp(value);
-  return JsonDuckDBValueConverter(value, type, converter as DuckDBValueConverter<Json>);
-};
-
-const EXTRACT_PREFIX = "Failed to extract statements: ";
-
-async function runStatements(con: DuckDBConnection, sql: string): Promise<QueryResult> {
-  let statements;
-  try {
-    statements = await con.extractStatements(sql);
-  } catch (error) {
-    const message = (error as Error).message;
-    if (message.startsWith(EXTRACT_PREFIX)) {
-      throw new QueryError(message.slice(EXTRACT_PREFIX.length), { cause: error });
-    }
-    throw new QueryError(`Cannot run ${JSON.stringify(sql)}: it holds no SQL statement`, {
-      cause: error,
-    });
-  }
-  try {
-    for (let i = 0; i < statements.count - 1; i++) {
-      const prepared = await statements.prepare(i);
-      try {
-        await prepared.run();
-      } finally {
-        prepared.destroySync();
-      }
-    }
-    const prepared = await statements.prepare(statements.count - 1);
-    try {
-      const reader = await prepared.runAndReadAll();
-      return {
-        columns: reader.columnNames(),
-        types: reader.columnTypes().map(String),
-        rows: reader.convertRows(toCell),
-      };
-    } finally {
-      prepared.destroySync();
-    }
-  } catch (error) {
-    if (error instanceof QueryError) throw error;
-    throw new QueryError((error as Error).message, { cause: error });
-  }
 }
 
 const DESCRIBE_SQL = `SELECT table_name AS "table", column_name AS "column", data_type AS "type"

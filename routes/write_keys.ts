@@ -1,0 +1,134 @@
+/**
+ * Write keys: their values, read once at startup from env or files, the key
+ * a request presents (X-Write-Key or HTTP Basic), compared in constant time,
+ * and HMAC signatures of signed requests.
+ *
+ * @module
+ */
+import type { WriteKeyConfig } from "../config/mod.ts";
+
+/** Where a write key's value is read from, injectable for tests. */
+export interface SecretSource {
+  env(name: string): string | undefined;
+  readFile(path: string): string;
+}
+
+const SYSTEM_SECRETS: SecretSource = {
+  env: (name) => Deno.env.get(name),
+  readFile: (path) => Deno.readTextFileSync(path),
+};
+
+/** A write key with its value read, digested for comparison and imported for HMAC. */
+export interface ResolvedKey {
+  name: string;
+  value: Uint8Array;
+  digest: Promise<Uint8Array>;
+  hmac: Promise<CryptoKey> | null;
+}
+
+const encoder = new TextEncoder();
+const sha256 = async (data: Uint8Array) =>
+  new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
+
+/** Reads every key's value now, so a missing secret stops Herald at startup. */
+export function resolveWriteKeys(
+  keys: readonly WriteKeyConfig[],
+  secrets: SecretSource = SYSTEM_SECRETS,
+): ResolvedKey[] {
+  return keys.map((key) => {
+    let text: string | undefined;
+    if (key.value_env !== undefined) {
+      text = secrets.env(key.value_env);
+      if (!text) throw new Error(`Write key "${key.name}": env ${key.value_env} is not set`);
+    } else {
+      try {
+        text = secrets.readFile(key.value_file!).trim();
+      } catch (error) {
+        throw new Error(
+          `Write key "${key.name}": cannot read ${key.value_file}: ${(error as Error).message}`,
+        );
+      }
+      if (!text) throw new Error(`Write key "${key.name}": ${key.value_file} is empty`);
+    }
+    const value = encoder.encode(text);
+    return {
+      name: key.name,
+      value,
+      digest: sha256(value),
+      hmac: key.hmac
+        ? crypto.subtle.importKey(
+          "raw",
+          value as BufferSource,
+          { name: "HMAC", hash: "SHA-256" },
+          false,
+          ["verify"],
+        )
+        : null,
+    };
+  });
+}
+
+/** Equal-length byte arrays compared without an early exit. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** The password of an HTTP Basic `Authorization` header, if any. */
+export function basicPassword(header: string | undefined): string | undefined {
+  const match = header?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
+  if (!match) return undefined;
+  try {
+    const decoded = atob(match[1]!);
+    const colon = decoded.indexOf(":");
+    return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function fromHex(hex: string): Uint8Array | null {
+  if (!/^(?:[0-9a-f]{2})+$/i.test(hex)) return null;
+  return Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
+}
+
+/**
+ * The key whose value is `presented`, or null. Every key is compared, in
+ * full, whatever matched before.
+ */
+export async function matchKey(
+  keys: readonly ResolvedKey[],
+  presented: string,
+): Promise<ResolvedKey | null> {
+  const digest = await sha256(encoder.encode(presented));
+  let key: ResolvedKey | null = null;
+  for (const candidate of keys) {
+    if (sameBytes(digest, await candidate.digest) && key === null) key = candidate;
+  }
+  return key;
+}
+
+/**
+ * The signature of an `X-Herald-Signature: sha256=<hex>` header, or null
+ * when it is missing or not hex.
+ */
+export function signatureOf(header: string | undefined): Uint8Array | null {
+  return fromHex(header?.replace(/^sha256=/, "") ?? "");
+}
+
+/** Whether `signature` is the HMAC-SHA256 of `<stamp>.<body>` under `hmac`. */
+export async function validSignature(
+  hmac: Promise<CryptoKey>,
+  stamp: string,
+  signature: Uint8Array,
+  body: Uint8Array,
+): Promise<boolean> {
+  const signed = new Uint8Array([...encoder.encode(`${stamp}.`), ...body]);
+  return await crypto.subtle.verify(
+    "HMAC",
+    await hmac,
+    signature as BufferSource,
+    signed as BufferSource,
+  );
+}
