@@ -8,7 +8,7 @@
 import type { Admin, Producer } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import type { SinkMetrics } from "../contract.ts";
-import { type Lane, type Lanes, newest } from "./lanes.ts";
+import { current, type Lane, type Lanes } from "./lanes.ts";
 import { type TopicLayout, topicReplication } from "./routing.ts";
 
 /** An error's message, with the causes the client nests inside it. */
@@ -36,6 +36,8 @@ export interface ConnectionOptions {
   timeoutMs: number;
   /** How long a partition with replicas may wait for a failover before it is refused. */
   ackTimeoutMs: number;
+  /** The producer a hung partition with replicas would move to, or null when none is left. */
+  nextProducer: (lane: Lane) => number | null;
   topics: TopicSettings;
   /** The producer pool; the first one reads the metadata. */
   producers: readonly Producer<string, string, string, string>[];
@@ -153,13 +155,15 @@ export class Connection {
   /** Why events for `lane` are refused now, or null. */
   refusal(lane: Lane | undefined): string | null {
     if (this.state !== "up") return `Kafka is unavailable: ${this.lastError}`;
-    if (lane && lane.sending.length > 0) {
-      const stalled = Date.now() - newest(lane);
+    if (lane && current(lane) > 0) {
+      const stalled = Date.now() - current(lane);
+      const replicated = this.#o.layout.isReplicated(lane.topic);
       // A partition with replicas may still fail over in time until the ack timeout.
-      const patienceMs = this.#o.layout.isReplicated(lane.topic)
-        ? this.#o.ackTimeoutMs
-        : this.#o.timeoutMs;
-      if (stalled > patienceMs) {
+      const patienceMs = replicated ? this.#o.ackTimeoutMs : this.#o.timeoutMs;
+      // Unless another producer can still take the lane (see `Sender` in
+      // `producer.ts`): refused events leave nothing to move, so the lane
+      // would wait for its hung request however long that takes.
+      if (stalled > patienceMs && !(replicated && this.#o.nextProducer(lane) !== null)) {
         return `Kafka has not acked partition ${lane.topic}/${lane.partition} for ${stalled} ms`;
       }
     }

@@ -35,6 +35,8 @@ export interface Lane {
   bytes: number;
   /** When each request in flight was sent, oldest first. */
   sending: number[];
+  /** The producer of the pool each request in `sending` was sent with. */
+  via: number[];
   /** The producer of the pool this partition sends with now. */
   producer: number;
 }
@@ -56,9 +58,13 @@ export interface BatchLimits {
   lingerMs: number;
 }
 
-/** When the newest request of `lane` in flight was sent; 0 when none is. */
-export function newest(lane: Lane): number {
-  return lane.sending.length === 0 ? 0 : lane.sending[lane.sending.length - 1]!;
+/**
+ * When the request of `lane` in flight with its current producer was sent; 0
+ * when none is. Requests it left hung on other producers do not hold it up.
+ */
+export function current(lane: Lane): number {
+  const i = lane.via.lastIndexOf(lane.producer);
+  return i < 0 ? 0 : lane.sending[i]!;
 }
 
 /** Settles `ticket` once: resolved, or rejected with `error`. */
@@ -109,6 +115,7 @@ export class Lanes {
         events: 0,
         bytes: 0,
         sending: [],
+        via: [],
         producer: this.#lanes.size % this.#producers,
       };
       this.#lanes.set(id, lane);
@@ -116,11 +123,14 @@ export class Lanes {
     return lane;
   }
 
-  /** The lane whose newest request in flight is the oldest, if any request is in flight. */
+  /**
+   * The lane whose request in flight with its current producer is the oldest,
+   * if any lane has one.
+   */
   mostStalled(): Lane | undefined {
     let worst: Lane | undefined;
     for (const lane of this.#lanes.values()) {
-      if (lane.sending.length > 0 && (!worst || newest(lane) < newest(worst))) worst = lane;
+      if (current(lane) > 0 && (!worst || current(lane) < current(worst))) worst = lane;
     }
     return worst;
   }
@@ -134,7 +144,7 @@ export class Lanes {
       lane.chunks.push({ ticket, records, bytes });
       lane.events += records.length;
       lane.bytes += bytes;
-      if (lane.sending.length === 0) this.#ready.add(lane);
+      if (current(lane) === 0) this.#ready.add(lane);
       if (lane.events >= this.#limits.maxEvents || lane.bytes >= this.#limits.maxBytes) {
         full = true;
       }
@@ -183,7 +193,7 @@ export class Lanes {
 
   /** After a request of `lane` ended: the lane is ready again if events wait for it. */
   requestEnded(lane: Lane): void {
-    if (lane.chunks.length > 0 && lane.sending.length === 0) this.#ready.add(lane);
+    if (lane.chunks.length > 0 && current(lane) === 0) this.#ready.add(lane);
     if (this.#ready.size > 0) this.flush();
   }
 

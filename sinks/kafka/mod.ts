@@ -16,10 +16,11 @@
  * The client retries a failed Produce request (fresh metadata each time, so a
  * new leader is found after a failover) for up to `server.ack_timeout_ms`.
  * A stalled lane refuses new events at once (503): a partition with replicas
- * once its request has waited `server.ack_timeout_ms` (until then a failover
- * may still answer in time), a partition without any after `timeout_ms`. The
- * whole sink refuses while no broker answers; it probes in the background and
- * recovers without a restart.
+ * once its current request has waited `server.ack_timeout_ms` and no producer
+ * of the pool is left to move it to (until then a failover may still answer
+ * in time), a partition without any after `timeout_ms`. The whole sink
+ * refuses while no broker answers; it probes in the background and recovers
+ * without a restart.
  *
  * @module
  */
@@ -111,6 +112,7 @@ export async function createKafkaSink(
     idempotent: opts.idempotent,
     timeoutMs: opts.timeout_ms,
     ackTimeoutMs,
+    nextProducer: (lane) => sender.nextProducer(lane),
     topics: {
       partitions: opts.partitions,
       replication_factor: opts.replication_factor,
@@ -129,6 +131,7 @@ export async function createKafkaSink(
   );
   const sender = new Sender({
     producers,
+    brokers: opts.brokers,
     lanes,
     // acks per call: the client ignores the constructor's acks when not idempotent.
     acks: kafka.ProduceAcks.ALL,

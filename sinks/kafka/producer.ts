@@ -10,7 +10,7 @@ import type { Producer } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import { type SinkMetrics, SinkUnavailableError } from "../contract.ts";
 import { describe } from "./health.ts";
-import { type Lane, type Lanes, newest, settle } from "./lanes.ts";
+import { current, type Lane, type Lanes, settle } from "./lanes.ts";
 
 /** A producer of string keys, values and headers. */
 export type StringProducer = Producer<string, string, string, string>;
@@ -34,6 +34,8 @@ export interface ProduceCounts {
 /** What a {@linkcode Sender} sends with and reports to. */
 export interface SenderOptions {
   producers: readonly StringProducer[];
+  /** The bootstrap brokers; producer `i` starts its list at `rotate(brokers, i)[0]`. */
+  brokers: readonly string[];
   lanes: Lanes;
   /** The `acks` of every send: the client ignores the constructor's when not idempotent. */
   acks: number;
@@ -51,12 +53,15 @@ export interface SenderOptions {
 export class Sender {
   #o: SenderOptions;
   #unsticking: ReturnType<typeof setInterval> | undefined;
+  /** Each producer's first bootstrap broker, the one it asks for metadata. */
+  #firstBroker: string[];
   /** Produce requests in flight. */
   inFlight = 0;
   readonly counts: ProduceCounts = { batches: 0, produceRequests: 0, events: 0 };
 
   constructor(options: SenderOptions) {
     this.#o = options;
+    this.#firstBroker = options.producers.map((_, i) => rotate(options.brokers, i)[0]!);
   }
 
   /** Sends `lane`'s next batch with the lane's producer. */
@@ -66,6 +71,8 @@ export class Sender {
     const messages = chunks.length === 1 ? chunks[0]!.records : chunks.flatMap((c) => c.records);
     const sentAt = Date.now();
     lane.sending.push(sentAt);
+    const via = lane.producer;
+    lane.via.push(via);
     this.#unsticking ??= setInterval(
       () => this.#unstick(),
       Math.max(20, Math.min(200, this.#o.timeoutMs / 10)),
@@ -73,7 +80,7 @@ export class Sender {
     this.inFlight++;
     this.counts.produceRequests++;
     const started = performance.now();
-    this.#o.producers[lane.producer]!.send({ messages, acks: this.#o.acks }).then(
+    this.#o.producers[via]!.send({ messages, acks: this.#o.acks }).then(
       () => {
         this.counts.batches++;
         this.counts.events += events;
@@ -97,7 +104,9 @@ export class Sender {
         this.#o.onFailure(error, failure);
       },
     ).finally(() => {
-      lane.sending.splice(lane.sending.indexOf(sentAt), 1);
+      const i = lane.sending.findIndex((at, k) => at === sentAt && lane.via[k] === via);
+      lane.sending.splice(i, 1);
+      lane.via.splice(i, 1);
       this.inFlight--;
       if (this.inFlight === 0) this.close();
       lanes.requestEnded(lane);
@@ -111,8 +120,8 @@ export class Sender {
   }
 
   /**
-   * A partition with replicas whose newest request has hung past
-   * `timeout_ms` sends what waited behind it with the next producer of the
+   * A partition with replicas whose current request has hung past
+   * `timeout_ms` sends what waited behind it with another producer of the
    * pool (another producer id, so its sequence numbers are its own): the hung
    * request's producer may be refreshing metadata from a hung broker while
    * another leader has taken over. Order between the two requests is lost;
@@ -124,12 +133,43 @@ export class Sender {
     const now = Date.now();
     for (const lane of lanes.values()) {
       if (
-        lane.chunks.length > 0 && lane.sending.length > 0 && isReplicated(lane.topic) &&
-        lane.sending.length < producers.length && now - newest(lane) > timeoutMs
+        lane.chunks.length > 0 && current(lane) > 0 && isReplicated(lane.topic) &&
+        now - current(lane) > timeoutMs
       ) {
-        lane.producer = (lane.producer + 1) % producers.length;
+        const next = this.nextProducer(lane);
+        if (next === null) continue;
+        lane.producer = next;
+        // Its cached metadata may still name the hung leader for a while:
+        // the first attempt asks its first bootstrap broker, a live one.
+        producers[next]!.clearMetadata();
         lanes.sendNow(lane);
       }
     }
+  }
+
+  /**
+   * The producer a hung `lane` moves to: the next one of the pool with no
+   * request of this lane in flight, preferring one whose first bootstrap
+   * broker is neither the hung producer's nor the partition's leader in its
+   * metadata. The client refreshes metadata during Produce retries from its
+   * first bootstrap broker only, and a stopped (not dead) broker still
+   * accepts connections, so a producer that starts at the hung broker cannot
+   * learn the new leader until that broker answers again. Null when none is
+   * left.
+   */
+  nextProducer(lane: Lane): number | null {
+    const { producers } = this.#o;
+    const metadata = producers[lane.producer]!.currentMetadata;
+    const leader = metadata?.topics.get(lane.topic)?.partitions[lane.partition]?.leader;
+    const broker = leader === undefined ? undefined : metadata?.brokers.get(leader);
+    const suspects = [this.#firstBroker[lane.producer], broker && `${broker.host}:${broker.port}`];
+    let fallback: number | null = null;
+    for (let step = 1; step < producers.length; step++) {
+      const i = (lane.producer + step) % producers.length;
+      if (lane.via.includes(i)) continue;
+      if (!suspects.includes(this.#firstBroker[i])) return i;
+      fallback ??= i;
+    }
+    return fallback;
   }
 }
