@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rawHttp, runHeraldToExit, startHerald } from "./_process.ts";
+import { rawHttp, runHeraldToExit, startHerald, waitFor } from "./_testing.ts";
 
 Deno.test("serve answers the seeds' curl and prints one NDJSON event on stdout", async () => {
   const herald = await startHerald();
@@ -113,7 +113,12 @@ Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on 
         })
         .catch(() => results.push({ status: 0, id: null })),
   );
-  await new Promise((r) => setTimeout(r, 1500));
+  // Requests wait in flight once the pipe is full and bytes back up in the stdout sink: a
+  // single write to a pipe with room would finish at once, so this many queued bytes means blocked.
+  await waitFor(async () => {
+    const ready = await (await fetch(`${herald.url}/readyz`)).json();
+    return ready.sinks.stdout.queue.queued >= 16_384;
+  }, { what: "events backed up behind the full stdout pipe", detail: herald.stderr });
   const answeredBeforeSignal = results.length;
   const exit = herald.stop("SIGTERM"); // also starts reading stdout
   await Promise.all(requests);
@@ -132,14 +137,10 @@ Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on 
   assert.match(herald.stderr(), /"msg":"draining"[\s\S]*"msg":"stopped"/);
 });
 
-/** Sends raw bytes over TCP and returns the answer as text, until the server closes. */
-async function rawBytes(port: number, head: string, body: Uint8Array): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/** Sends a request head and a body with its Content-Length over TCP; returns the answer. */
+function rawBytes(port: number, head: string, body: Uint8Array): Promise<string> {
   const start = new TextEncoder().encode(`${head}Content-Length: ${body.length}\r\n\r\n`);
-  await conn.write(new Uint8Array([...start, ...body]));
-  let out = "";
-  for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) out += chunk;
-  return out;
+  return rawHttp(port, new Uint8Array([...start, ...body]));
 }
 
 Deno.test("serve answers 400 to bodies that are not UTF-8 or nest too deep, and writes nothing", async () => {
