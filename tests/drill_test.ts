@@ -66,6 +66,7 @@ Deno.test({
           // A killed JVM takes a moment to be gone.
           await waitFor(async () => (await kafkaTask("status", "--dir", cluster.dir)).code === 1, {
             what: '"kafka status" to exit 1',
+            timeoutMs: 120_000,
             intervalMs: 200,
           });
           assert.match(
