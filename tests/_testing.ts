@@ -10,6 +10,7 @@
  * @module
  */
 import pino from "pino";
+import { parse, stringify } from "yaml";
 import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
 import { Metrics } from "../ops/metrics.ts";
 import { buildApp } from "../routes/mod.ts";
@@ -28,6 +29,22 @@ export async function shippedConfig(): Promise<GatewayConfig> {
   const result = await loadConfig("config/gateway.yaml", { registry: SINKS });
   if (!result.ok) throw new Error(result.errors.join("\n"));
   return result.config;
+}
+
+/**
+ * A temp file holding the shipped config with `sections` merged one level
+ * deep (`{ kafka: { topic } }` changes only the topic), for a Herald process.
+ */
+export async function configFile(
+  sections: Record<string, Record<string, unknown>>,
+): Promise<string> {
+  const doc = parse(await Deno.readTextFile("config/gateway.yaml"));
+  for (const [section, values] of Object.entries(sections)) {
+    doc[section] = { ...doc[section], ...values };
+  }
+  const file = await Deno.makeTempFile({ prefix: "herald-config-", suffix: ".yaml" });
+  await Deno.writeTextFile(file, stringify(doc));
+  return file;
 }
 
 /** Parses config text or throws with its errors. */

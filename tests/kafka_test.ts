@@ -6,6 +6,7 @@ import { startKafka } from "../tools/kafka/node.ts";
 import { createKafkaSink, KAFKA_COMPRESSIONS, kafkaSink } from "../sinks/kafka/mod.ts";
 import {
   closedPort,
+  configFile,
   consumeAll,
   hasCommand,
   type HeraldProcess,
@@ -25,11 +26,8 @@ if (unavailable) {
 }
 
 /** A config file: the shipped one with `kafka` merged into its `kafka:` section. */
-async function configWith(kafka: Record<string, unknown>): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  const base = parse(await Deno.readTextFile("config/gateway.yaml"));
-  await Deno.writeTextFile(file, stringify({ ...base, kafka: { ...base.kafka, ...kafka } }));
-  return file;
+function configWith(kafka: Record<string, unknown>): Promise<string> {
+  return configFile({ kafka });
 }
 
 /** Herald with only the Kafka sink and `kafka` merged into its config, once /readyz says ready. */

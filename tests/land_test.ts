@@ -5,13 +5,13 @@
  * the lake exactly once, in its action's table.
  */
 import assert from "node:assert/strict";
-import { parse, stringify } from "yaml";
 import { loadConfig } from "../config/mod.ts";
 import { startKafka } from "../tools/kafka/node.ts";
 import { runLoad } from "../tools/load.ts";
 import { openLake } from "../query/mod.ts";
 import { claim, pruneClaims, readClaim } from "../lander/mod.ts";
 import {
+  configFile,
   consumeAll,
   type HeraldProcess,
   kafkaUnavailable,
@@ -64,17 +64,14 @@ if (unavailable) {
   console.error(`Lander integration tests ignored: ${unavailable} (they run and fail in CI)`);
 }
 
-const base = parse(await Deno.readTextFile("config/gateway.yaml"));
 const shipped = await loadConfig("config/gateway.yaml", { registry: SINKS });
 if (!shipped.ok) throw new Error(shipped.errors.join("\n"));
 const tableOf = new Map(shipped.config.actions.map((a) => [a.name, a.table]));
 const eventTypes = [...new Set(shipped.config.actions.map((a) => a.event_type))];
 
 /** The shipped config with `kafka` merged into its `kafka:` section, as a temp file. */
-async function configWith(kafka: Record<string, unknown>): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  await Deno.writeTextFile(file, stringify({ ...base, kafka: { ...base.kafka, ...kafka } }));
-  return file;
+function configWith(kafka: Record<string, unknown>): Promise<string> {
+  return configFile({ kafka });
 }
 
 /** A lander process. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rawHttp, runHeraldToExit, startHerald, waitFor } from "./_testing.ts";
+import { configFile, rawHttp, runHeraldToExit, startHerald, waitFor } from "./_testing.ts";
 
 Deno.test("serve answers the seeds' curl and prints one NDJSON event on stdout", async () => {
   const herald = await startHerald();
@@ -101,13 +101,7 @@ Deno.test("serve refuses an invalid config before binding, naming file, line and
 
 Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on stdout", async () => {
   // A long ack timeout: requests held back by the unread pipe must not time out meanwhile.
-  const dir = await Deno.makeTempDir();
-  const config = `${dir}/gateway.yaml`;
-  const shipped = await Deno.readTextFile("config/gateway.yaml");
-  await Deno.writeTextFile(
-    config,
-    shipped.replace("  ack_timeout_ms: 5000", "  ack_timeout_ms: 60000"),
-  );
+  const config = await configFile({ server: { ack_timeout_ms: 60_000 } });
   // Nobody reads stdout at first, so the pipe fills and requests wait in flight.
   const herald = await startHerald(["--config", config], { readStdout: false });
   const results: { status: number; id: string | null }[] = [];
@@ -135,7 +129,7 @@ Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on 
   const exit = herald.stop("SIGTERM"); // also starts reading stdout
   await Promise.all(requests);
   const status = await exit;
-  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(config);
   assert.equal(status.code, 0, herald.stderr());
   assert.ok(answeredBeforeSignal < sent, "some requests were still in flight at SIGTERM");
   const ok = results.filter((r) => r.status === 200);

@@ -4,17 +4,9 @@
  * connections that never finish their headers.
  */
 import assert from "node:assert/strict";
-import { parse, stringify } from "yaml";
-import { readAnswer as readUntil, sleep, startHerald } from "./_testing.ts";
+import { configFile, readAnswer as readUntil, sleep, startHerald } from "./_testing.ts";
 
 const enc = new TextEncoder();
-
-async function configFile(server: Record<string, unknown>): Promise<string> {
-  const base = parse(await Deno.readTextFile("config/gateway.yaml"));
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  await Deno.writeTextFile(file, stringify({ ...base, server: { ...base.server, ...server } }));
-  return file;
-}
 
 /** Reads what the server answers until it closes, a whole JSON answer arrived, or `ms` pass. */
 function readAnswer(conn: Deno.Conn, ms = 30_000): Promise<string> {
@@ -22,7 +14,10 @@ function readAnswer(conn: Deno.Conn, ms = 30_000): Promise<string> {
 }
 
 Deno.test("a body trickled byte by byte gets 408 after server.body_timeout_ms", async () => {
-  const herald = await startHerald(["--config", await configFile({ body_timeout_ms: 1000 })]);
+  const herald = await startHerald([
+    "--config",
+    await configFile({ server: { body_timeout_ms: 1000 } }),
+  ]);
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: herald.port });
     await conn.write(enc.encode(
@@ -51,7 +46,10 @@ Deno.test("a body trickled byte by byte gets 408 after server.body_timeout_ms", 
 });
 
 Deno.test("chunked, understated and header-heavy requests are refused and write nothing", async () => {
-  const herald = await startHerald(["--config", await configFile({ max_body_bytes: 1024 })]);
+  const herald = await startHerald([
+    "--config",
+    await configFile({ server: { max_body_bytes: 1024 } }),
+  ]);
   const send = async (bytes: Uint8Array) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: herald.port });
     await conn.write(bytes).catch(() => 0);
