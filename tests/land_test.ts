@@ -150,11 +150,14 @@ async function assertExactlyOnce(
   lake: string,
   brokers: string,
   topics: string[],
-  n: number,
+  accepted: number,
   stop: () => Promise<void>,
 ) {
+  // A request refused with 503 after its ack timed out may still be in the topic: the topic,
+  // not the count of 2xx, is the oracle.
   const records = await consumeAll(brokers, topics);
-  assert.equal(records.length, n, "the topic holds one record per acknowledged event");
+  assert.ok(records.length >= accepted, "the topic holds every acknowledged event");
+  const n = records.length;
   const count = async () => [...(await lakeRows(lake)).values()].reduce((s, t) => s + t.length, 0);
   await waitFor(async () => (await count()) >= n, {
     what: `${n} rows in the lake`,
@@ -187,8 +190,13 @@ async function loadInBackground(herald: HeraldProcess, requests: number) {
     concurrency: 8,
     requests,
   });
-  assert.equal(summary.status["200"], requests, `every request was accepted: ${summary.status}`);
-  return summary;
+  // A busy machine may time out a few acks (503, Retry-After); nothing else is acceptable.
+  const other = Object.keys(summary.status).filter((status) =>
+    status !== "200" && status !== "503"
+  );
+  assert.deepEqual(other, [], `only 200 or 503: ${JSON.stringify(summary.status)}`);
+  assert.ok((summary.status["200"] ?? 0) > 0, JSON.stringify(summary.status));
+  return summary.status["200"] ?? 0;
 }
 
 Deno.test({
@@ -229,9 +237,9 @@ Deno.test({
             await sleep(200); // the scenario: kill it between two commits, mid-range
             assert.equal((await lander.stop("SIGKILL")).signal, "SIGKILL");
             lander = await startLanderProcess(config, landerEnv, group);
-            await loading;
+            const accepted = await loading;
             const topics = eventTypes.map((type) => `${prefix}.${type}`);
-            await assertExactlyOnce(lake, broker.brokers, topics, n, async () => {
+            await assertExactlyOnce(lake, broker.brokers, topics, accepted, async () => {
               const status = await lander.stop();
               assert.equal(status.code, 0, lander.stderr());
               assert.match(lander.stderr(), /"msg":"lander stopped"/);
@@ -269,9 +277,9 @@ Deno.test({
             const last = (p: LanderProcess) => assigned(p).at(-1)?.[topic] ?? [];
             assert.equal(last(a).length + last(b).length, 4, "the group split the 4 partitions");
             assert.ok(last(a).length > 0 && last(b).length > 0, "each lander owns partitions");
-            await loading;
+            const accepted = await loading;
             assert.equal((await a.stop()).code, 0, "A leaves cleanly; B takes its partitions");
-            await assertExactlyOnce(lake, broker.brokers, [topic], n, async () => {
+            await assertExactlyOnce(lake, broker.brokers, [topic], accepted, async () => {
               assert.equal((await b.stop()).code, 0, b.stderr());
             });
           } finally {
