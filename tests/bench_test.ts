@@ -292,7 +292,6 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
   const dir = await Deno.makeTempDir({ prefix: "herald-bench-smoke-" });
   try {
     const out = `${dir}/BENCH.md`;
-    const started = performance.now();
     const result = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -309,11 +308,12 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      // Ends a hung bench, so the test fails instead of hanging; asserts no speed.
+      signal: AbortSignal.timeout(600_000),
     }).output();
     const stdout = new TextDecoder().decode(result.stdout);
     const stderr = new TextDecoder().decode(result.stderr);
     assert.equal(result.code, 0, stderr);
-    assert.ok(performance.now() - started < 60_000, "well within a minute");
     const text = await Deno.readTextFile(out);
     const lines = text.split("\n");
     for (const label of ["ceiling (bare Deno.serve)", "Herald, stdout sink"]) {

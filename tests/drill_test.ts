@@ -11,8 +11,7 @@ import {
   formatReport,
   tmpfsUnavailable,
 } from "../tools/drill/mod.ts";
-import { kafkaUnavailable } from "./_kafka.ts";
-import { taskArgs } from "../tools/drill/herald.ts";
+import { kafkaUnavailable, runTask, waitFor } from "./_testing.ts";
 
 const ci = Deno.env.get("CI") === "true";
 const noKafka = await kafkaUnavailable();
@@ -23,28 +22,8 @@ if (noTmpfs) {
 }
 
 /** Runs `deno task kafka ...args` as a user would. */
-async function kafkaTask(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("kafka"), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-/** Polls `deno task kafka ...args` until it exits with `code` (a killed JVM takes a moment). */
-async function waitForCode(args: string[], code: number, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while ((await kafkaTask(...args)).code !== code) {
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`"kafka ${args.join(" ")}" never exited ${code}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function kafkaTask(...args: string[]) {
+  return runTask("kafka", args);
 }
 
 function assertPassed(result: DrillResult): void {
@@ -89,7 +68,12 @@ Deno.test({
           assert.equal(status.stderr.match(/pid \d+/g)?.length, 3, status.stderr);
           const killed = await kafkaTask("kill", "--node", "3", "--dir", cluster.dir);
           assert.equal(killed.code, 0, killed.stderr);
-          await waitForCode(["status", "--dir", cluster.dir], 1);
+          // A killed JVM takes a moment to be gone.
+          await waitFor(async () => (await kafkaTask("status", "--dir", cluster.dir)).code === 1, {
+            what: '"kafka status" to exit 1',
+            timeoutMs: 120_000,
+            intervalMs: 200,
+          });
           assert.match(
             (await kafkaTask("status", "--dir", cluster.dir)).stderr,
             /node 3 .*not running/,

@@ -4,6 +4,7 @@ import { parseFieldSpec } from "../config/fields.ts";
 import type { Issue } from "../config/schema.ts";
 import { clientIp, enrich, readFields } from "../routes/enrich.ts";
 import { uuidv7Generator } from "../routes/ids.ts";
+import { withSeed } from "./_testing.ts";
 
 function field(name: string, spec: Record<string, unknown>) {
   const issues: Issue[] = [];
@@ -98,18 +99,18 @@ Deno.test("readFields() keeps JSON types strict: no numbers as strings in JSON",
   ]);
 });
 
-Deno.test("readFields() draws strength within the configured clamp", () => {
-  let seed = 1;
-  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
-  const draws = Array.from({ length: 5000 }, () => {
-    const result = readFields(ACTION, { note: "x" }, true, random);
-    assert.ok("values" in result);
-    return result.values.strength as number;
+Deno.test("readFields() draws strength within the configured clamp", async () => {
+  await withSeed(1, (random) => {
+    const draws = Array.from({ length: 5000 }, () => {
+      const result = readFields(ACTION, { note: "x" }, true, random);
+      assert.ok("values" in result);
+      return result.values.strength as number;
+    });
+    assert.ok(draws.every((s) => Number.isInteger(s) && s >= 0 && s <= 10));
+    const mean = draws.reduce((a, b) => a + b, 0) / draws.length;
+    assert.ok(mean > 4.3 && mean < 5.3, `mean ${mean}`);
+    assert.ok(draws.includes(0) && draws.includes(10), "the clamp bounds are reached");
   });
-  assert.ok(draws.every((s) => Number.isInteger(s) && s >= 0 && s <= 10));
-  const mean = draws.reduce((a, b) => a + b, 0) / draws.length;
-  assert.ok(mean > 4.3 && mean < 5.3, `mean ${mean}`);
-  assert.ok(draws.includes(0) && draws.includes(10), "the clamp bounds are reached");
 });
 
 Deno.test("enrich() builds the flat event with a fixed clock and ids", () => {

@@ -5,8 +5,7 @@
  * answer 5xx, must keep serving, and its memory must stay flat.
  */
 import assert from "node:assert/strict";
-import { seededRandom } from "./_helpers.ts";
-import { startHerald } from "./_process.ts";
+import { rawHttp, seededRandom, startHerald } from "./_testing.ts";
 
 const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
 const random = seededRandom(SEED);
@@ -92,24 +91,9 @@ function request(): Uint8Array {
 
 /** Sends raw bytes; returns the status line's code, or null if the server just closed. */
 async function send(port: number, data: Uint8Array): Promise<number | null> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(data).catch(() => 0);
-    const buf = new Uint8Array(64);
-    const timer = setTimeout(() => conn.close(), 5000);
-    try {
-      const n = await conn.read(buf).catch(() => null);
-      if (!n) return null;
-      const m = new TextDecoder().decode(buf.subarray(0, n)).match(/^HTTP\/1\.[01] (\d{3})/);
-      return m ? Number(m[1]) : null;
-    } finally {
-      clearTimeout(timer);
-    }
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
-  }
+  const answer = await rawHttp(port, data, { until: /^HTTP\/1\.[01] \d{3}/ });
+  const m = answer.match(/^HTTP\/1\.[01] (\d{3})/);
+  return m ? Number(m[1]) : null;
 }
 
 function rssMb(pid: number): number {

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
-import { startKafka } from "../tools/kafka/node.ts";
-import { consumeAll, kafkaUnavailable } from "./_kafka.ts";
-import { type HeraldProcess, startHerald } from "./_process.ts";
+import { startKafka } from "../tools/kafka/mod.ts";
+import {
+  consumeAll,
+  type HeraldProcess,
+  kafkaUnavailable,
+  startHerald,
+  waitFor,
+} from "./_testing.ts";
 
 const unavailable = await kafkaUnavailable();
 if (unavailable) {
@@ -34,20 +39,6 @@ async function readyz(herald: HeraldProcess): Promise<{ status: number; body: st
   return { status: res.status, body: await res.text() };
 }
 
-/** Polls `check` until it returns true; throws with `what` once `timeoutMs` has passed. */
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 Deno.test({
   name: "Kafka queue full: 503 + Retry-After past max_pending_events, not ready, writes resume",
   ignore: unavailable !== null,
@@ -71,15 +62,17 @@ Deno.test({
         env: { KAFKA_BROKERS: broker.brokers },
       });
       try {
-        await waitFor("/readyz to answer 200", async () => (await readyz(herald)).status === 200);
+        await waitFor(async () => (await readyz(herald)).status === 200, {
+          what: "/readyz to answer 200",
+        });
 
         // Fill the queue: LIMIT requests, each waiting for the linger timer.
         const held = Array.from({ length: LIMIT }, () => get(`${herald.url}/purchase_a_sword`));
         let notReady = { status: 0, body: "" };
-        await waitFor("/readyz to report the full queue", async () => {
+        await waitFor(async () => {
           notReady = await readyz(herald);
           return notReady.status === 503;
-        });
+        }, { what: "/readyz to report the full queue" });
         const kafka = JSON.parse(notReady.body).sinks.kafka;
         assert.equal(kafka.ok, false);
         assert.deepEqual(kafka.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
@@ -102,9 +95,9 @@ Deno.test({
         // The linger timer sends the held events: they succeed, and the queue drains.
         const acked = await Promise.all(held);
         assert.deepEqual(acked.map((a) => a.status), Array(LIMIT).fill(200));
-        await waitFor("/readyz to answer 200 again", async () => {
+        await waitFor(async () => {
           return (await readyz(herald)).status === 200;
-        });
+        }, { what: "/readyz to answer 200 again" });
         const after = await get(`${herald.url}/purchase_a_sword`);
         assert.equal(after.status, 200, after.body);
 

@@ -5,14 +5,23 @@
  * the lake exactly once, in its action's table.
  */
 import assert from "node:assert/strict";
-import { parse, stringify } from "yaml";
 import { loadConfig } from "../config/mod.ts";
 import { startKafka } from "../tools/kafka/mod.ts";
 import { runLoad } from "../tools/load/mod.ts";
 import { openLake } from "../query/mod.ts";
 import { claim, pruneClaims, readClaim } from "../lander/mod.ts";
-import { consumeAll, kafkaUnavailable, produce } from "./_kafka.ts";
-import { type HeraldProcess, startHerald, taskArgs } from "./_process.ts";
+import {
+  configFile,
+  consumeAll,
+  type HeraldProcess,
+  kafkaUnavailable,
+  produce,
+  sleep,
+  spawnTask,
+  startHerald,
+  type TaskProcess,
+  waitFor,
+} from "./_testing.ts";
 import { SINKS } from "../sinks/mod.ts";
 
 Deno.test("claim() lets exactly one of racing claims of an offset win, for good", async () => {
@@ -55,38 +64,20 @@ if (unavailable) {
   console.error(`Lander integration tests ignored: ${unavailable} (they run and fail in CI)`);
 }
 
-const LAND_ARGS = taskArgs("land");
-const base = parse(await Deno.readTextFile("config/gateway.yaml"));
 const shipped = await loadConfig("config/gateway.yaml", { registry: SINKS });
 if (!shipped.ok) throw new Error(shipped.errors.join("\n"));
 const tableOf = new Map(shipped.config.actions.map((a) => [a.name, a.table]));
 const eventTypes = [...new Set(shipped.config.actions.map((a) => a.event_type))];
 
 /** The shipped config with `kafka` merged into its `kafka:` section, as a temp file. */
-async function configWith(kafka: Record<string, unknown>): Promise<string> {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  await Deno.writeTextFile(file, stringify({ ...base, kafka: { ...base.kafka, ...kafka } }));
-  return file;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number) {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return;
-    await sleep(200);
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+function configWith(kafka: Record<string, unknown>): Promise<string> {
+  return configFile({ kafka });
 }
 
 /** A lander process. */
-interface LanderProcess {
-  child: Deno.ChildProcess;
-  stderr(): string;
+interface LanderProcess extends TaskProcess {
   /** Ranges committed so far, from the progress lines. */
   commits(): number;
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
 /** Every lander a test started, so a failed step leaves none running. */
@@ -98,51 +89,29 @@ async function startLanderProcess(
   group: string,
   extra: string[] = [],
 ): Promise<LanderProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...LAND_ARGS,
-      "--config",
-      config,
-      "--flush-interval-ms",
-      "300",
-      "--flush-rows",
-      "700",
-      "--progress-interval-ms",
-      "300",
-      "--session-timeout-ms",
-      "6000",
-      "--group",
-      group,
-      ...extra,
-    ],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let err = "";
-  const done = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (t) => void (err += t) }),
-  );
-  const status = child.status;
-  await Promise.race([
-    waitFor("the lander to start", () => err.includes('"msg":"landing"'), 60_000),
-    status.then((s) => {
-      throw new Error(`lander exited with ${s.code}:\n${err}`);
-    }),
-  ]);
+  const process = await spawnTask("land", [
+    "--config",
+    config,
+    "--flush-interval-ms",
+    "300",
+    "--flush-rows",
+    "700",
+    "--progress-interval-ms",
+    "300",
+    "--session-timeout-ms",
+    "6000",
+    "--group",
+    group,
+    ...extra,
+  ], { env, ready: /"msg":"landing"/ });
   const lander: LanderProcess = {
-    child,
-    stderr: () => err,
-    commits: () => Math.max(0, ...[...err.matchAll(/"commits":(\d+)/g)].map((m) => Number(m[1]))),
-    async stop(signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      const s = await status;
-      await done;
+    ...process,
+    commits: () =>
+      Math.max(0, ...[...process.stderr().matchAll(/"commits":(\d+)/g)].map((m) => Number(m[1]))),
+    async stop(signal) {
+      const status = await process.stop(signal);
       started.delete(lander);
-      return s;
+      return status;
     },
   };
   started.add(lander);
@@ -172,17 +141,31 @@ async function lakeRows(lake: string): Promise<Map<string, string[]>> {
   return rows;
 }
 
-/** Asserts the lake holds every record of `topics` exactly once, and nothing else. */
-async function assertExactlyOnce(lake: string, brokers: string, topics: string[], n: number) {
+/**
+ * Asserts the lake holds every record of `topics` exactly once, and nothing
+ * else: once the lake has `n` rows, `stop` stops every lander, so nothing can
+ * arrive after the lake is read (a late duplicate would be there by then).
+ */
+async function assertExactlyOnce(
+  lake: string,
+  brokers: string,
+  topics: string[],
+  accepted: number,
+  stop: () => Promise<void>,
+) {
+  // A request refused with 503 after its ack timed out may still be in the topic: the topic,
+  // not the count of 2xx, is the oracle.
   const records = await consumeAll(brokers, topics);
-  assert.equal(records.length, n, "the topic holds one record per acknowledged event");
-  let rows = new Map<string, string[]>();
-  await waitFor(`${n} rows in the lake`, async () => {
-    rows = await lakeRows(lake);
-    return [...rows.values()].reduce((s, t) => s + t.length, 0) >= n;
-  }, 120_000);
-  await sleep(1500); // a late duplicate would show up here
-  rows = await lakeRows(lake);
+  assert.ok(records.length >= accepted, "the topic holds every acknowledged event");
+  const n = records.length;
+  const count = async () => [...(await lakeRows(lake)).values()].reduce((s, t) => s + t.length, 0);
+  await waitFor(async () => (await count()) >= n, {
+    what: `${n} rows in the lake`,
+    timeoutMs: 120_000,
+    intervalMs: 200,
+  });
+  await stop();
+  const rows = await lakeRows(lake);
   const duplicated = [...rows].filter(([, tables]) => tables.length > 1).map(([id]) => id);
   assert.deepEqual(duplicated, [], "no event is in the lake twice");
   const missing = records.map((r) => String(r.value.event_id)).filter((id) => !rows.has(id));
@@ -207,8 +190,13 @@ async function loadInBackground(herald: HeraldProcess, requests: number) {
     concurrency: 8,
     requests,
   });
-  assert.equal(summary.status["200"], requests, `every request was accepted: ${summary.status}`);
-  return summary;
+  // A busy machine may time out a few acks (503, Retry-After); nothing else is acceptable.
+  const other = Object.keys(summary.status).filter((status) =>
+    status !== "200" && status !== "503"
+  );
+  assert.deepEqual(other, [], `only 200 or 503: ${JSON.stringify(summary.status)}`);
+  assert.ok((summary.status["200"] ?? 0) > 0, JSON.stringify(summary.status));
+  return summary.status["200"] ?? 0;
 }
 
 Deno.test({
@@ -239,23 +227,23 @@ Deno.test({
             const killed = await first.stop("SIGCONT"); // waits for the exit
             assert.equal(killed.signal, "SIGKILL", first.stderr());
             let lander = await startLanderProcess(config, landerEnv, group);
-            await waitFor(
-              "the killed range to be rebuilt",
-              () => lander.stderr().includes("rebuilding a claimed range"),
-              60_000,
-            );
+            await waitFor(() => lander.stderr().includes("rebuilding a claimed range"), {
+              what: "the killed range to be rebuilt",
+              timeoutMs: 60_000,
+            });
             // Kill 2: kill -9 from outside, mid-run.
             const before = lander.commits();
-            await waitFor("a commit", () => lander.commits() > before, 60_000);
-            await sleep(200);
+            await waitFor(() => lander.commits() > before, { what: "a commit", timeoutMs: 60_000 });
+            await sleep(200); // the scenario: kill it between two commits, mid-range
             assert.equal((await lander.stop("SIGKILL")).signal, "SIGKILL");
             lander = await startLanderProcess(config, landerEnv, group);
-            await loading;
+            const accepted = await loading;
             const topics = eventTypes.map((type) => `${prefix}.${type}`);
-            await assertExactlyOnce(lake, broker.brokers, topics, n);
-            const status = await lander.stop();
-            assert.equal(status.code, 0, lander.stderr());
-            assert.match(lander.stderr(), /"msg":"lander stopped"/);
+            await assertExactlyOnce(lake, broker.brokers, topics, accepted, async () => {
+              const status = await lander.stop();
+              assert.equal(status.code, 0, lander.stderr());
+              assert.match(lander.stderr(), /"msg":"lander stopped"/);
+            });
           } finally {
             await herald.stop();
           }
@@ -275,18 +263,25 @@ Deno.test({
             const loading = loadInBackground(herald, n);
             const group = `g-${topic}`;
             const a = await startLanderProcess(config, landerEnv, group);
-            await waitFor("lander A's first commit", () => a.commits() > 0, 60_000);
+            await waitFor(() => a.commits() > 0, {
+              what: "lander A's first commit",
+              timeoutMs: 60_000,
+            });
             const b = await startLanderProcess(config, landerEnv, group);
-            await waitFor("lander B's first commit", () => b.commits() > 0, 60_000);
+            await waitFor(() => b.commits() > 0, {
+              what: "lander B's first commit",
+              timeoutMs: 60_000,
+            });
             const assigned = (p: LanderProcess) =>
               [...p.stderr().matchAll(/"assigned":(\{[^}]*\})/g)].map((m) => JSON.parse(m[1]!));
             const last = (p: LanderProcess) => assigned(p).at(-1)?.[topic] ?? [];
             assert.equal(last(a).length + last(b).length, 4, "the group split the 4 partitions");
             assert.ok(last(a).length > 0 && last(b).length > 0, "each lander owns partitions");
-            await loading;
+            const accepted = await loading;
             assert.equal((await a.stop()).code, 0, "A leaves cleanly; B takes its partitions");
-            await assertExactlyOnce(lake, broker.brokers, [topic], n);
-            assert.equal((await b.stop()).code, 0);
+            await assertExactlyOnce(lake, broker.brokers, [topic], accepted, async () => {
+              assert.equal((await b.stop()).code, 0, b.stderr());
+            });
           } finally {
             await herald.stop();
           }
@@ -315,13 +310,19 @@ Deno.test({
           const read = () =>
             Math.max(0, ...[...lander.stderr().matchAll(/"records":(\d+)/g)].map((m) => +m[1]!));
           try {
-            await waitFor("the lander to read the 10 records", () => read() >= 10, 60_000);
+            await waitFor(() => read() >= 10, {
+              what: "the lander to read the 10 records",
+              timeoutMs: 60_000,
+            });
             // Another lander got to claim offsets 0..3 first (it then stalled, or
             // crashed before committing): this one must land exactly that range.
             const claims = `${lake}/_land/${group}/${topic}-0`;
             await Deno.mkdir(claims, { recursive: true });
             await Deno.writeTextFile(`${claims}/0.json`, JSON.stringify({ first: 0, last: 3 }));
-            await waitFor("both ranges to be committed", () => lander.commits() >= 2, 60_000);
+            await waitFor(() => lander.commits() >= 2, {
+              what: "both ranges to be committed",
+              timeoutMs: 60_000,
+            });
           } finally {
             assert.equal((await lander.stop()).code, 0, lander.stderr());
           }
@@ -363,7 +364,7 @@ Deno.test({
             ["--topics", topic],
           );
           try {
-            await waitFor("a commit", () => lander.commits() > 0, 60_000);
+            await waitFor(() => lander.commits() > 0, { what: "a commit", timeoutMs: 60_000 });
           } finally {
             assert.equal((await lander.stop()).code, 0, lander.stderr());
           }

@@ -6,8 +6,15 @@ import { createKafkaSink, kafkaSink } from "../sinks/kafka/mod.ts";
 import { createParquetSink, parquetSink } from "../sinks/parquet/mod.ts";
 import { createStdoutSink } from "../sinks/stdout.ts";
 import { openLake } from "../query/mod.ts";
-import { appWithMemorySink, configFrom, sample, shippedConfig } from "./_helpers.ts";
-import { startHerald } from "./_process.ts";
+import {
+  appWithMemorySink,
+  closedPort,
+  configFrom,
+  sample,
+  shippedConfig,
+  startHerald,
+  waitFor,
+} from "./_testing.ts";
 
 const silent = pino({ level: "silent" });
 
@@ -169,9 +176,7 @@ Deno.test("the stdout sink reports flushes, errors and its queue in bytes", asyn
 });
 
 Deno.test("the Kafka sink counts connection errors against a port where no broker listens", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close(); // nothing listens here now
+  const port = closedPort();
   const metrics = new Metrics();
   const config = await shippedConfig();
   const sink = await createKafkaSink({
@@ -226,14 +231,12 @@ Deno.test("over a socket: a blocked stdout fills the queue, /readyz turns 503 be
   };
   try {
     assert.equal((await ready()).status, 200);
-    let notReady: Awaited<ReturnType<typeof ready>> | null = null;
-    for (let round = 0; round < 100 && !notReady; round++) {
+    // 20 more requests a round until the backlog turns /readyz 503.
+    const notReady = await waitFor(async () => {
       send(20);
-      await new Promise((r) => setTimeout(r, 20));
       const r = await ready();
-      if (r.status === 503) notReady = r;
-    }
-    assert.ok(notReady, `/readyz never turned 503: ${JSON.stringify(await ready())}`);
+      return r.status === 503 ? r : null;
+    }, { what: "/readyz to turn 503", intervalMs: 20, timeoutMs: 60_000 });
     const queue = notReady.body.sinks.stdout.queue;
     assert.ok(queue.queued >= 100000 && queue.queued <= 200000, JSON.stringify(queue));
     assert.match(notReady.body.sinks.stdout.detail, /^queue is \d+% full/);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { openLake } from "../query/mod.ts";
-import { type HeraldProcess, startHerald } from "./_process.ts";
+import { type HeraldProcess, startHerald, waitFor } from "./_testing.ts";
 
 /** Events the sink may hold before they are in Parquet files, in this test. */
 const LIMIT = 3;
@@ -26,20 +26,6 @@ async function get(url: string): Promise<Answer> {
 async function readyz(herald: HeraldProcess): Promise<{ status: number; body: string }> {
   const res = await fetch(`${herald.url}/readyz`);
   return { status: res.status, body: await res.text() };
-}
-
-/** Polls `check` until it returns true; throws with `what` once `timeoutMs` has passed. */
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** The request ids in the lake's purchases table, sorted. */
@@ -88,7 +74,10 @@ Deno.test("Parquet files behind: 503 + Retry-After past max_buffered_events, wri
     assert.match(refused.body, /Parquet files are behind/);
 
     // The roll interval writes the files; then the sink takes writes again.
-    await waitFor("/readyz to answer 200 again", async () => (await readyz(herald)).status === 200);
+    await waitFor(async () => (await readyz(herald)).status === 200, {
+      what: "/readyz to answer 200 again",
+      timeoutMs: 60_000,
+    });
     assert.deepEqual(
       await lakeRequestIds(herald.lake),
       acked.map((a) => a.id).sort(),

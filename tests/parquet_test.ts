@@ -9,8 +9,7 @@ import {
   parseSegment,
 } from "../sinks/parquet/mod.ts";
 import type { Event } from "../sinks/mod.ts";
-import { configFrom, shippedConfig } from "./_helpers.ts";
-import { startHerald } from "./_process.ts";
+import { configFrom, shippedConfig, startHerald, waitFor } from "./_testing.ts";
 
 const silent = pino({ level: "silent" });
 
@@ -218,7 +217,13 @@ Deno.test("serve killed with SIGKILL under load loses no acknowledged event and 
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Kill it mid-load, once this round had events acknowledged.
+    const before = acked.length;
+    await waitFor(() => acked.length >= before + 100, {
+      what: "100 acknowledged events this round",
+      timeoutMs: 60_000,
+      detail: herald.stderr,
+    });
     await herald.stop("SIGKILL");
     running = false;
     await Promise.all(workers);

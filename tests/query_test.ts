@@ -13,11 +13,7 @@ import {
   runCli,
   USAGE,
 } from "../query/mod.ts";
-
-import { taskArgs } from "./_process.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const QUERY_ARGS = taskArgs("query");
+import { runTask } from "./_testing.ts";
 
 const EVENT_COLUMNS =
   "event_id::VARCHAR AS event_id, event_type::VARCHAR AS event_type, received_at::TIMESTAMPTZ AS received_at";
@@ -96,18 +92,9 @@ async function withLake(
   }
 }
 
-async function runQueryCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [...QUERY_ARGS, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+/** Runs `deno task query ...args` as a user would. */
+function runQueryCli(args: string[], env: Record<string, string> = {}) {
+  return runTask("query", args, { env });
 }
 
 Deno.test("openLake() ignores .tmp files, _wal and folders that are not tables", async () => {

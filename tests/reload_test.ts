@@ -3,15 +3,24 @@ import pino from "pino";
 import { parse, stringify } from "yaml";
 import { actionChanges, createReloader, keepStartupBound, type LoadResult } from "../ops/reload.ts";
 import { openLake } from "../query/mod.ts";
-import { configFrom, sample, shippedConfig } from "./_helpers.ts";
-import { type HeraldProcess, startHerald } from "./_process.ts";
+import {
+  configFrom,
+  type HeraldProcess,
+  http,
+  logged,
+  readAnswer,
+  sample,
+  shippedConfig,
+  sleep,
+  startHerald,
+} from "./_testing.ts";
 
 const silent = pino({ level: "silent" });
 
 Deno.test("keepStartupBound() keeps the address and sinks, and names what waits for a restart", async () => {
   const old = await shippedConfig();
   const next = structuredClone(old);
-  next.server.port = 6000;
+  next.server.port = old.server.port + 1; // compared only, never bound
   next.server.max_body_bytes = 1024;
   next.sinks = ["stdout"];
   next.sinkOptions.kafka = { ...(next.sinkOptions.kafka as object), topic: "other" };
@@ -82,7 +91,7 @@ Deno.test("createReloader() runs reloads one at a time, in order", async () => {
     },
     apply: async (config) => {
       order.push(`start ${config.actions[0]!.name}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20); // the scenario: an apply that takes a while, so two would overlap
       order.push(`end ${config.actions[0]!.name}`);
       current = config;
     },
@@ -110,19 +119,9 @@ const FORGE: Action = {
   fields: { metal: { type: "enum", values: ["iron", "steel"] }, weight: { type: "int" } },
 };
 
-/** Waits until stderr has `count` lines containing `text`. */
-async function logged(herald: HeraldProcess, text: string, count = 1): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const lines = herald.stderr().split("\n").filter((l) => l.includes(text));
-    if (lines.length >= count) return lines.at(-1)!;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no "${text}" (x${count}) in Herald's log:\n${herald.stderr()}`);
-}
-
 async function get(herald: HeraldProcess, path: string): Promise<[number, string]> {
-  const res = await fetch(`${herald.url}${path}`);
-  return [res.status, await res.text()];
+  const { status, text } = await http(`${herald.url}${path}`);
+  return [status, text];
 }
 
 Deno.test("SIGHUP reloads: new actions serve at once, requests in flight finish on the old config, a bad config is rejected", async () => {
@@ -143,7 +142,9 @@ Deno.test("SIGHUP reloads: new actions serve at once, requests in flight finish 
       `POST /purchase_a_sword HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
         `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 5)}`,
     ));
-    await new Promise((r) => setTimeout(r, 200));
+    // Kept: no signal tells that the server has read this head and picked its config; the
+    // pause gives it time to. Too short a pause fails the test below (v2 text), never passes it.
+    await sleep(200);
 
     await writeConfig(path, (doc) => {
       const actions = doc.actions as Action[];
@@ -172,8 +173,7 @@ Deno.test("SIGHUP reloads: new actions serve at once, requests in flight finish 
 
     // The request that arrived before the reload answers with the old text.
     await conn.write(enc.encode(body.slice(5)));
-    let answer = "";
-    for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) answer += chunk;
+    const answer = await readAnswer(conn);
     assert.match(answer, /^HTTP\/1\.1 200/);
     assert.ok(answer.endsWith("\r\n\r\nSword Purchased!\n"), answer);
 

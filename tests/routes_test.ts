@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appWithMemorySink, configFrom, shippedConfig } from "./_helpers.ts";
+import { appWithMemorySink, configFrom, shippedConfig, waitFor } from "./_testing.ts";
 
 const SEED_ENDPOINTS: [string, string, string][] = [
   ["/", "This is the default response!\n", "default"],
@@ -135,7 +135,9 @@ Deno.test("buildApp() answers 503 with Retry-After when a sink fails or is too s
     "the failure is logged with its request id",
   );
   assert.ok(!logLines.join("").includes("CANARY"), "no header value reaches the log");
-  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(sink.events.length, 0, "the 503 came from the timeout, before the sink settled");
+  // The slow write settles later; waiting for it leaves no timer behind the test.
+  await waitFor(() => sink.events.length === 1, { what: "the slow write to settle" });
 });
 
 Deno.test("buildApp() never copies credential headers, and ignores a client's X-Request-Id", async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rawHttp, runHeraldToExit, startHerald } from "./_process.ts";
+import { configFile, rawHttp, runHeraldToExit, startHerald, waitFor } from "./_testing.ts";
 
 Deno.test("serve answers the seeds' curl and prints one NDJSON event on stdout", async () => {
   const herald = await startHerald();
@@ -100,26 +100,38 @@ Deno.test("serve refuses an invalid config before binding, naming file, line and
 });
 
 Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on stdout", async () => {
+  // A long ack timeout: requests held back by the unread pipe must not time out meanwhile.
+  const config = await configFile({ server: { ack_timeout_ms: 60_000 } });
   // Nobody reads stdout at first, so the pipe fills and requests wait in flight.
-  const herald = await startHerald([], { readStdout: false });
+  const herald = await startHerald(["--config", config], { readStdout: false });
   const results: { status: number; id: string | null }[] = [];
-  const requests = Array.from(
-    { length: 400 },
-    (_, i) =>
+  const requests: Promise<unknown>[] = [];
+  const send = (i: number) =>
+    requests.push(
       fetch(`${herald.url}/join_guild?guild=g${i}`)
         .then(async (res) => {
           await res.body?.cancel();
           results.push({ status: res.status, id: res.headers.get("x-request-id") });
         })
         .catch(() => results.push({ status: 0, id: null })),
-  );
-  await new Promise((r) => setTimeout(r, 1500));
+    );
+  for (let i = 0; i < 400; i++) send(i);
+  // Once the pipe is full a flush is stuck on stdout, and an event that arrives after it waits
+  // as queued bytes: one more request per check shows that state, which lasts until stdout is read.
+  let probe = 400;
+  await waitFor(async () => {
+    send(probe++);
+    const ready = await (await fetch(`${herald.url}/readyz`)).json();
+    return ready.sinks.stdout.queue.queued > 0;
+  }, { what: "a write stuck behind the full stdout pipe", detail: herald.stderr });
+  const sent = requests.length;
   const answeredBeforeSignal = results.length;
   const exit = herald.stop("SIGTERM"); // also starts reading stdout
   await Promise.all(requests);
   const status = await exit;
+  await Deno.remove(config);
   assert.equal(status.code, 0, herald.stderr());
-  assert.ok(answeredBeforeSignal < 400, "some requests were still in flight at SIGTERM");
+  assert.ok(answeredBeforeSignal < sent, "some requests were still in flight at SIGTERM");
   const ok = results.filter((r) => r.status === 200);
   assert.ok(
     ok.length > answeredBeforeSignal,
@@ -132,14 +144,10 @@ Deno.test("serve drains on SIGTERM: every request answered 2xx has its event on 
   assert.match(herald.stderr(), /"msg":"draining"[\s\S]*"msg":"stopped"/);
 });
 
-/** Sends raw bytes over TCP and returns the answer as text, until the server closes. */
-async function rawBytes(port: number, head: string, body: Uint8Array): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/** Sends a request head and a body with its Content-Length over TCP; returns the answer. */
+function rawBytes(port: number, head: string, body: Uint8Array): Promise<string> {
   const start = new TextEncoder().encode(`${head}Content-Length: ${body.length}\r\n\r\n`);
-  await conn.write(new Uint8Array([...start, ...body]));
-  let out = "";
-  for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) out += chunk;
-  return out;
+  return rawHttp(port, new Uint8Array([...start, ...body]));
 }
 
 Deno.test("serve answers 400 to bodies that are not UTF-8 or nest too deep, and writes nothing", async () => {

@@ -2,13 +2,17 @@ import assert from "node:assert/strict";
 import { createStdoutSink } from "../sinks/stdout.ts";
 import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { Event } from "../sinks/mod.ts";
+import { waitFor } from "./_testing.ts";
 
 class CollectingWriter {
   chunks: string[] = [];
   writes = 0;
+  /** Calls of write(), counted before the gate: a flush that reached stdout. */
+  calls = 0;
   gate: Promise<void> = Promise.resolve();
   failWith: Error | null = null;
   async write(bytes: Uint8Array): Promise<number> {
+    this.calls++;
     await this.gate;
     if (this.failWith) throw this.failWith;
     this.writes++;
@@ -47,7 +51,7 @@ Deno.test("createStdoutSink() resolves a write only after its bytes were written
     { length: 50 },
     (_, i) => sink.write([{ event_id: `e${i}` }]).then(() => settled++),
   );
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => out.calls > 0, { what: "a flush to reach the held stdout" });
   assert.equal(settled, 0, "nothing is acknowledged before stdout took it");
   open();
   await Promise.all(writes);
@@ -61,7 +65,8 @@ Deno.test("createStdoutSink() refuses writes past max_pending_bytes and reports 
   out.gate = new Promise((r) => (open = r));
   const sink = createStdoutSink({ max_pending_bytes: 200 }, out);
   const first = sink.write([{ event_id: "x".repeat(150) }]);
-  await new Promise((r) => setTimeout(r, 0)); // the first flush now holds "x", stuck on stdout
+  // The first flush now holds "x", stuck on stdout.
+  await waitFor(() => out.calls > 0, { what: "the first flush to reach the held stdout" });
   const second = sink.write([{ event_id: "y".repeat(150) }]);
   const third = sink.write([{ event_id: "z".repeat(150) }]);
   await assert.rejects(third, SinkUnavailableError);
