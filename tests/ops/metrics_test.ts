@@ -1,11 +1,11 @@
-import { sinkOptions } from "../sinks/contract.ts";
+import { sinkOptions } from "../../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { Metrics } from "../ops/metrics.ts";
-import { createKafkaSink, kafkaSink } from "../sinks/kafka/mod.ts";
-import { createParquetSink, parquetSink } from "../sinks/parquet/mod.ts";
-import { createStdoutSink } from "../sinks/stdout.ts";
-import { openLake } from "../query/mod.ts";
+import { Metrics } from "../../ops/metrics.ts";
+import { createKafkaSink, kafkaSink } from "../../sinks/kafka/mod.ts";
+import { createParquetSink, parquetSink } from "../../sinks/parquet/mod.ts";
+import { createStdoutSink } from "../../sinks/stdout.ts";
+import { openLake } from "../../query/mod.ts";
 import {
   appWithMemorySink,
   closedPort,
@@ -14,7 +14,7 @@ import {
   shippedConfig,
   startHerald,
   waitFor,
-} from "./_testing.ts";
+} from "../_testing.ts";
 
 const silent = pino({ level: "silent" });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { npmImports } from "../tools/audit/mod.ts";
+import { npmImports } from "../../tools/audit/mod.ts";
 
 Deno.test("audit lists every pinned npm import of deno.json once", async () => {
   const denoJson = JSON.parse(await Deno.readTextFile("deno.json"));

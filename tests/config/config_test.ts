@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { applyOverrides, type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
-import { SINKS } from "../sinks/mod.ts";
+import { applyOverrides, type GatewayConfig, loadConfig, parseConfig } from "../../config/mod.ts";
+import { SINKS } from "../../sinks/mod.ts";
 
 const MINIMAL = `actions:\n  - name: ping\n`;
 

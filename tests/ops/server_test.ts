@@ -1,10 +1,10 @@
 /** Tests for ops/server.ts in-process: a real socket, a memory sink injected through the registry. */
 import assert from "node:assert/strict";
 import pino from "pino";
-import { object } from "../config/schema.ts";
-import { StartError, startServer } from "../ops/server.ts";
-import type { SinkDefinition } from "../sinks/contract.ts";
-import { MemorySink } from "../sinks/memory.ts";
+import { object } from "../../config/schema.ts";
+import { StartError, startServer } from "../../ops/server.ts";
+import type { SinkDefinition } from "../../sinks/contract.ts";
+import { MemorySink } from "../../sinks/memory.ts";
 
 const CONFIG = (actions: string[]) => `
 server: { port: 0, hostname: 127.0.0.1, shutdown_timeout_ms: 2000 }

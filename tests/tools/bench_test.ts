@@ -23,9 +23,9 @@ import {
   vsCeiling,
   vsSeeds,
   wrapText,
-} from "../tools/bench/mod.ts";
+} from "../../tools/bench/mod.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 function measured(requestsPerS: number, eventsPerS: number | null, p99Ms = 5): Measurement {
   return {

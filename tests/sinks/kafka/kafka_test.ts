@@ -1,9 +1,9 @@
-import { sinkOptions } from "../sinks/contract.ts";
+import { sinkOptions } from "../../../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
-import { startKafka } from "../tools/kafka/mod.ts";
-import { createKafkaSink, KAFKA_COMPRESSIONS, kafkaSink } from "../sinks/kafka/mod.ts";
+import { startKafka } from "../../../tools/kafka/mod.ts";
+import { createKafkaSink, KAFKA_COMPRESSIONS, kafkaSink } from "../../../sinks/kafka/mod.ts";
 import {
   closedPort,
   configFile,
@@ -18,7 +18,7 @@ import {
   sleep,
   startHerald,
   waitFor,
-} from "./_testing.ts";
+} from "../../_testing.ts";
 
 const unavailable = await kafkaUnavailable();
 if (unavailable) {

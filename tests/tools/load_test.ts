@@ -1,7 +1,7 @@
 /** Tests for tools/load/: flags, mixes, generated values, percentiles, and runs against real servers. */
 import assert from "node:assert/strict";
-import type { ActionConfig } from "../config/mod.ts";
-import { readFields } from "../routes/enrich.ts";
+import type { ActionConfig } from "../../config/mod.ts";
+import { readFields } from "../../routes/enrich.ts";
 import {
   ActionGenerator,
   formatSummary,
@@ -14,7 +14,7 @@ import {
   runLoad,
   USAGE,
   userHosts,
-} from "../tools/load/mod.ts";
+} from "../../tools/load/mod.ts";
 import {
   closedPort,
   configFrom,
@@ -23,7 +23,7 @@ import {
   shippedConfig,
   sleep,
   startHerald,
-} from "./_testing.ts";
+} from "../_testing.ts";
 
 const SUMMARY_KEYS = [
   "duration_s",

@@ -4,7 +4,7 @@
  * connections that never finish their headers.
  */
 import assert from "node:assert/strict";
-import { configFile, readAnswer as readUntil, sleep, startHerald } from "./_testing.ts";
+import { configFile, readAnswer as readUntil, sleep, startHerald } from "../_testing.ts";
 
 const enc = new TextEncoder();
 

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
-import { startKafka } from "../tools/kafka/mod.ts";
+import { startKafka } from "../../../tools/kafka/mod.ts";
 import {
   consumeAll,
   type HeraldProcess,
   kafkaUnavailable,
   startHerald,
   waitFor,
-} from "./_testing.ts";
+} from "../../_testing.ts";
 
 const unavailable = await kafkaUnavailable();
 if (unavailable) {

@@ -5,11 +5,11 @@
  * the lake exactly once, in its action's table.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../config/mod.ts";
-import { startKafka } from "../tools/kafka/mod.ts";
-import { runLoad } from "../tools/load/mod.ts";
-import { openLake } from "../query/mod.ts";
-import { claim, pruneClaims, readClaim } from "../lander/mod.ts";
+import { loadConfig } from "../../config/mod.ts";
+import { startKafka } from "../../tools/kafka/mod.ts";
+import { runLoad } from "../../tools/load/mod.ts";
+import { openLake } from "../../query/mod.ts";
+import { claim, pruneClaims, readClaim } from "../../lander/mod.ts";
 import {
   configFile,
   consumeAll,
@@ -21,8 +21,8 @@ import {
   startHerald,
   type TaskProcess,
   waitFor,
-} from "./_testing.ts";
-import { SINKS } from "../sinks/mod.ts";
+} from "../_testing.ts";
+import { SINKS } from "../../sinks/mod.ts";
 
 Deno.test("claim() lets exactly one of racing claims of an offset win, for good", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herald-claims-" });

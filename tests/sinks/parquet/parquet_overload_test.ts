@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
-import { openLake } from "../query/mod.ts";
-import { type HeraldProcess, startHerald, waitFor } from "./_testing.ts";
+import { openLake } from "../../../query/mod.ts";
+import { type HeraldProcess, startHerald, waitFor } from "../../_testing.ts";
 
 /** Events the sink may hold before they are in Parquet files, in this test. */
 const LIMIT = 3;

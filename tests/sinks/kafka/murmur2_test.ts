@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { murmur2 as clientMurmur2 } from "@platformatic/kafka";
-import { murmur2, partitionOfKey } from "../sinks/kafka/_murmur2.ts";
-import { withSeed } from "./_testing.ts";
+import { murmur2, partitionOfKey } from "../../../sinks/kafka/_murmur2.ts";
+import { withSeed } from "../../_testing.ts";
 
 Deno.test("murmur2() gives the values of Kafka's Java client (UtilsTest vectors)", () => {
   const cases: [string, number][] = [

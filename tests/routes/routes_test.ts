@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appWithMemorySink, configFrom, shippedConfig, waitFor } from "./_testing.ts";
+import { appWithMemorySink, configFrom, shippedConfig, waitFor } from "../_testing.ts";
 
 const SEED_ENDPOINTS: [string, string, string][] = [
   ["/", "This is the default response!\n", "default"],

@@ -1,13 +1,21 @@
 import assert from "node:assert/strict";
-import { render, undocumentedKeys, updateReference } from "../config/docs.ts";
-import { doc, list, object, optional, positiveInt, string, withDefault } from "../config/schema.ts";
-import { configSections } from "../config/sections.ts";
-import { SINKS } from "../sinks/mod.ts";
+import { render, undocumentedKeys, updateReference } from "../../config/docs.ts";
+import {
+  doc,
+  list,
+  object,
+  optional,
+  positiveInt,
+  string,
+  withDefault,
+} from "../../config/schema.ts";
+import { configSections } from "../../config/sections.ts";
+import { SINKS } from "../../sinks/mod.ts";
 
 const SECTIONS = configSections(SINKS);
 
 Deno.test("docs/config.md holds the reference the schemas generate (run `deno task docs`)", async () => {
-  const text = await Deno.readTextFile(new URL("../docs/config.md", import.meta.url));
+  const text = await Deno.readTextFile(new URL("../../docs/config.md", import.meta.url));
   assert.equal(updateReference(text, SECTIONS), text, "docs/config.md is stale: deno task docs");
 });
 

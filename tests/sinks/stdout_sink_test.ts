@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { createStdoutSink } from "../sinks/stdout.ts";
-import { SinkUnavailableError } from "../sinks/contract.ts";
-import type { Event } from "../sinks/mod.ts";
-import { waitFor } from "./_testing.ts";
+import { createStdoutSink } from "../../sinks/stdout.ts";
+import { SinkUnavailableError } from "../../sinks/contract.ts";
+import type { Event } from "../../sinks/mod.ts";
+import { waitFor } from "../_testing.ts";
 
 class CollectingWriter {
   chunks: string[] = [];

@@ -1,15 +1,15 @@
-import { sinkOptions } from "../sinks/contract.ts";
+import { sinkOptions } from "../../../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { openLake } from "../query/mod.ts";
+import { openLake } from "../../../query/mod.ts";
 import {
   createParquetSink,
   type ParquetOptions,
   parquetSink,
   parseSegment,
-} from "../sinks/parquet/mod.ts";
-import type { Event } from "../sinks/mod.ts";
-import { configFrom, shippedConfig, startHerald, waitFor } from "./_testing.ts";
+} from "../../../sinks/parquet/mod.ts";
+import type { Event } from "../../../sinks/mod.ts";
+import { configFrom, shippedConfig, startHerald, waitFor } from "../../_testing.ts";
 
 const silent = pino({ level: "silent" });
 

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
-import { actionChanges, createReloader, keepStartupBound, type LoadResult } from "../ops/reload.ts";
-import { openLake } from "../query/mod.ts";
+import {
+  actionChanges,
+  createReloader,
+  keepStartupBound,
+  type LoadResult,
+} from "../../ops/reload.ts";
+import { openLake } from "../../query/mod.ts";
 import {
   configFrom,
   type HeraldProcess,
@@ -13,7 +18,7 @@ import {
   shippedConfig,
   sleep,
   startHerald,
-} from "./_testing.ts";
+} from "../_testing.ts";
 
 const silent = pino({ level: "silent" });
 

@@ -5,7 +5,7 @@
  * answer 5xx, must keep serving, and its memory must stay flat.
  */
 import assert from "node:assert/strict";
-import { rawHttp, seededRandom, startHerald } from "./_testing.ts";
+import { rawHttp, seededRandom, startHerald } from "../_testing.ts";
 
 const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
 const random = seededRandom(SEED);

@@ -10,8 +10,8 @@ import {
   DRILLS,
   formatReport,
   tmpfsUnavailable,
-} from "../tools/drill/mod.ts";
-import { kafkaUnavailable, runTask, waitFor } from "./_testing.ts";
+} from "../../tools/drill/mod.ts";
+import { kafkaUnavailable, runTask, waitFor } from "../_testing.ts";
 
 const ci = Deno.env.get("CI") === "true";
 const noKafka = await kafkaUnavailable();

@@ -12,8 +12,8 @@ import {
   quoteLiteral,
   runCli,
   USAGE,
-} from "../query/mod.ts";
-import { runTask } from "./_testing.ts";
+} from "../../query/mod.ts";
+import { runTask } from "../_testing.ts";
 
 const EVENT_COLUMNS =
   "event_id::VARCHAR AS event_id, event_type::VARCHAR AS event_type, received_at::TIMESTAMPTZ AS received_at";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import type { ActionConfig } from "../config/mod.ts";
-import { parseFieldSpec } from "../config/fields.ts";
-import type { Issue } from "../config/schema.ts";
-import { clientIp, enrich, readFields } from "../routes/enrich.ts";
-import { uuidv7Generator } from "../routes/ids.ts";
-import { withSeed } from "./_testing.ts";
+import type { ActionConfig } from "../../config/mod.ts";
+import { parseFieldSpec } from "../../config/fields.ts";
+import type { Issue } from "../../config/schema.ts";
+import { clientIp, enrich, readFields } from "../../routes/enrich.ts";
+import { uuidv7Generator } from "../../routes/ids.ts";
+import { withSeed } from "../_testing.ts";
 
 function field(name: string, spec: Record<string, unknown>) {
   const issues: Issue[] = [];

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
-import { parseConfig } from "../config/mod.ts";
-import { TokenBuckets } from "../routes/guard.ts";
-import { openLake } from "../query/mod.ts";
-import { startHerald } from "./_testing.ts";
-import { SINKS } from "../sinks/mod.ts";
+import { parseConfig } from "../../config/mod.ts";
+import { TokenBuckets } from "../../routes/guard.ts";
+import { openLake } from "../../query/mod.ts";
+import { startHerald } from "../_testing.ts";
+import { SINKS } from "../../sinks/mod.ts";
 
 const base = parse(await Deno.readTextFile("config/gateway.yaml"));
 

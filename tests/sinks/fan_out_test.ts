@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { FanOut } from "../sinks/fan_out.ts";
-import { MemorySink } from "../sinks/memory.ts";
-import { SinkUnavailableError } from "../sinks/contract.ts";
-import type { Event, Sink } from "../sinks/mod.ts";
-import { waitFor } from "./_testing.ts";
+import { FanOut } from "../../sinks/fan_out.ts";
+import { MemorySink } from "../../sinks/memory.ts";
+import { SinkUnavailableError } from "../../sinks/contract.ts";
+import type { Event, Sink } from "../../sinks/mod.ts";
+import { waitFor } from "../_testing.ts";
 
 Deno.test("FanOut.write() delivers every event to every sink", async () => {
   const a = new MemorySink("a");
