@@ -123,25 +123,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   const server = Deno.serve({
     port: config.server.port,
     hostname: config.server.hostname,
-    onListen: (addr) => {
-      logger.info({
-        port: addr.port,
-        hostname: addr.hostname,
-        config: options.config,
-        sinks: config.sinks,
-        fan_out: fanOut.policy,
-        actions: config.actions.map((a) => a.name),
-        write_keys: config.auth.write_keys.map((k) => k.name),
-        rate_limit: {
-          per_ip: config.rate_limit.per_ip ?? null,
-          per_key: config.rate_limit.per_key ?? null,
-        },
-        cors_origins: config.cors.origins,
-        watch: options.watch ?? false,
-        versions: runtimeVersions(),
-      }, "listening");
-      listened(addr as Deno.NetAddr);
-    },
+    onListen: (addr) => listened(addr as Deno.NetAddr),
   }, (request, info) => app.fetch(request, info));
   const addr = await listening;
 
@@ -162,6 +144,24 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   const watcher = options.watch
     ? await watchFile(options.config, () => void reload("watch"))
     : undefined;
+  // Logged last: a client that waits for this line may send SIGHUP or edit
+  // the watched file at once, and must not beat the reloader to it.
+  logger.info({
+    port: addr.port,
+    hostname: addr.hostname,
+    config: options.config,
+    sinks: config.sinks,
+    fan_out: fanOut.policy,
+    actions: config.actions.map((a) => a.name),
+    write_keys: config.auth.write_keys.map((k) => k.name),
+    rate_limit: {
+      per_ip: config.rate_limit.per_ip ?? null,
+      per_key: config.rate_limit.per_key ?? null,
+    },
+    cors_origins: config.cors.origins,
+    watch: options.watch ?? false,
+    versions: runtimeVersions(),
+  }, "listening");
 
   let stopping: Promise<void> | undefined;
   const drain = async (reason: string) => {
