@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { startKafka } from "../../../tools/kafka/mod.ts";
 import {
+  type Answer,
   consumeAll,
   type HeraldProcess,
+  http,
   kafkaUnavailable,
   startHerald,
   waitFor,
@@ -17,26 +19,9 @@ if (unavailable) {
 /** Events the sink may hold for Kafka in this test. */
 const LIMIT = 3;
 
-interface Answer {
-  status: number;
-  id: string | null;
-  retryAfter: string | null;
-  body: string;
-}
-
-async function get(url: string): Promise<Answer> {
-  const res = await fetch(url);
-  return {
-    status: res.status,
-    id: res.headers.get("x-request-id"),
-    retryAfter: res.headers.get("retry-after"),
-    body: await res.text(),
-  };
-}
-
-async function readyz(herald: HeraldProcess): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${herald.url}/readyz`);
-  return { status: res.status, body: await res.text() };
+/** The answer of `/readyz`. */
+function readyz(herald: HeraldProcess): Promise<Answer> {
+  return http(`${herald.url}/readyz`);
 }
 
 Deno.test({
@@ -67,21 +52,20 @@ Deno.test({
         });
 
         // Fill the queue: LIMIT requests, each waiting for the linger timer.
-        const held = Array.from({ length: LIMIT }, () => get(`${herald.url}/purchase_a_sword`));
-        let notReady = { status: 0, body: "" };
-        await waitFor(async () => {
-          notReady = await readyz(herald);
-          return notReady.status === 503;
+        const held = Array.from({ length: LIMIT }, () => http(`${herald.url}/purchase_a_sword`));
+        const notReady = await waitFor(async () => {
+          const answer = await readyz(herald);
+          return answer.status === 503 ? answer : null;
         }, { what: "/readyz to report the full queue" });
-        const kafka = JSON.parse(notReady.body).sinks.kafka;
+        const kafka = JSON.parse(notReady.text).sinks.kafka;
         assert.equal(kafka.ok, false);
         assert.deepEqual(kafka.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
 
         // One event past the limit, as a GET and as a batch.
-        const refused = await get(`${herald.url}/purchase_a_sword`);
-        assert.equal(refused.status, 503, refused.body);
-        assert.ok(refused.retryAfter !== null, "the 503 carries Retry-After");
-        assert.match(refused.body, /Kafka queue is full/);
+        const refused = await http(`${herald.url}/purchase_a_sword`);
+        assert.equal(refused.status, 503, refused.text);
+        assert.ok(refused.headers.get("retry-after") !== null, "the 503 carries Retry-After");
+        assert.match(refused.text, /Kafka queue is full/);
         const batch = await fetch(`${herald.url}/events`, {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -98,18 +82,21 @@ Deno.test({
         await waitFor(async () => {
           return (await readyz(herald)).status === 200;
         }, { what: "/readyz to answer 200 again" });
-        const after = await get(`${herald.url}/purchase_a_sword`);
-        assert.equal(after.status, 200, after.body);
+        const after = await http(`${herald.url}/purchase_a_sword`);
+        assert.equal(after.status, 200, after.text);
 
         assert.equal((await herald.stop()).code, 0, herald.stderr());
         const records = await consumeAll(broker.brokers, [topic]);
         const written = records.map((r) => r.value.request_id).sort();
         assert.deepEqual(
           written,
-          [...acked, after].map((a) => a.id).sort(),
+          [...acked, after].map((a) => a.headers.get("x-request-id")).sort(),
           "exactly the acknowledged events are in the topic, each once",
         );
-        assert.ok(!written.includes(refused.id), "the refused event was not written");
+        assert.ok(
+          !written.includes(refused.headers.get("x-request-id")),
+          "the refused event was not written",
+        );
       } finally {
         await herald.stop();
       }

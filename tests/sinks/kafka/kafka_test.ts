@@ -355,7 +355,8 @@ Deno.test({
             herald.child.kill("SIGHUP");
             await logged(herald, "config reloaded");
             assert.match(herald.stderr(), /"added":\["smith_a_hammer"\]/);
-            assert.equal((await get(`${herald.url}/smith_a_hammer`)).status, 200);
+            const hammer = await get(`${herald.url}/smith_a_hammer`);
+            assert.equal(hammer.status, 200, hammer.text);
           } finally {
             await herald.stop();
           }

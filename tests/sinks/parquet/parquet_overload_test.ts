@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { openLake } from "../../../query/mod.ts";
-import { type HeraldProcess, startHerald, waitFor } from "../../_testing.ts";
+import { type Answer, type HeraldProcess, http, startHerald, waitFor } from "../../_testing.ts";
 
 /** Events the sink may hold before they are in Parquet files, in this test. */
 const LIMIT = 3;
 
-interface Answer {
-  status: number;
-  id: string | null;
-  retryAfter: string | null;
-  body: string;
-}
-
-async function get(url: string): Promise<Answer> {
-  const res = await fetch(url);
-  return {
-    status: res.status,
-    id: res.headers.get("x-request-id"),
-    retryAfter: res.headers.get("retry-after"),
-    body: await res.text(),
-  };
-}
-
-async function readyz(herald: HeraldProcess): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${herald.url}/readyz`);
-  return { status: res.status, body: await res.text() };
+/** The answer of `/readyz`. */
+function readyz(herald: HeraldProcess): Promise<Answer> {
+  return http(`${herald.url}/readyz`);
 }
 
 /** The request ids in the lake's purchases table, sorted. */
@@ -59,19 +42,19 @@ Deno.test("Parquet files behind: 503 + Retry-After past max_buffered_events, wri
   const herald = await startHerald(["--sinks", "parquet", "--config", file]);
   try {
     const acked: Answer[] = [];
-    for (let i = 0; i < LIMIT; i++) acked.push(await get(`${herald.url}/purchase_a_sword`));
+    for (let i = 0; i < LIMIT; i++) acked.push(await http(`${herald.url}/purchase_a_sword`));
     assert.deepEqual(acked.map((a) => a.status), Array(LIMIT).fill(200));
 
     const notReady = await readyz(herald);
-    assert.equal(notReady.status, 503, notReady.body);
-    const parquet = JSON.parse(notReady.body).sinks.parquet;
+    assert.equal(notReady.status, 503, notReady.text);
+    const parquet = JSON.parse(notReady.text).sinks.parquet;
     assert.equal(parquet.ok, false);
     assert.deepEqual(parquet.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
 
-    const refused = await get(`${herald.url}/purchase_a_sword`);
-    assert.equal(refused.status, 503, refused.body);
-    assert.ok(refused.retryAfter !== null, "the 503 carries Retry-After");
-    assert.match(refused.body, /Parquet files are behind/);
+    const refused = await http(`${herald.url}/purchase_a_sword`);
+    assert.equal(refused.status, 503, refused.text);
+    assert.ok(refused.headers.get("retry-after") !== null, "the 503 carries Retry-After");
+    assert.match(refused.text, /Parquet files are behind/);
 
     // The roll interval writes the files; then the sink takes writes again.
     await waitFor(async () => (await readyz(herald)).status === 200, {
@@ -80,20 +63,23 @@ Deno.test("Parquet files behind: 503 + Retry-After past max_buffered_events, wri
     });
     assert.deepEqual(
       await lakeRequestIds(herald.lake),
-      acked.map((a) => a.id).sort(),
+      acked.map((a) => a.headers.get("x-request-id")).sort(),
       "the acknowledged events are in Parquet files before any new write",
     );
-    const after = await get(`${herald.url}/purchase_a_sword`);
-    assert.equal(after.status, 200, after.body);
+    const after = await http(`${herald.url}/purchase_a_sword`);
+    assert.equal(after.status, 200, after.text);
 
     assert.equal((await herald.stop()).code, 0, herald.stderr());
     const landed = await lakeRequestIds(herald.lake);
     assert.deepEqual(
       landed,
-      [...acked, after].map((a) => a.id).sort(),
+      [...acked, after].map((a) => a.headers.get("x-request-id")).sort(),
       "every acknowledged event in the lake, once",
     );
-    assert.ok(!landed.includes(refused.id!), "the refused event was not written");
+    assert.ok(
+      !landed.includes(refused.headers.get("x-request-id")!),
+      "the refused event was not written",
+    );
   } finally {
     await herald.stop();
   }
