@@ -9,6 +9,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
@@ -18,6 +19,7 @@ import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
 import { SINKS } from "../sinks/mod.ts";
 import { type Herald, spawnHerald, taskArgs } from "../tools/drill/herald.ts";
+import { type DrillResult, formatReport } from "../tools/drill/mod.ts";
 import { readTopics } from "../tools/kafka/read.ts";
 import { createTopic, produceValues } from "../tools/kafka/write.ts";
 
@@ -424,4 +426,16 @@ export async function consumeAll(
 export async function produce(brokers: string, topic: string, values: string[]): Promise<void> {
   await createTopic(brokers, topic);
   await produceValues(brokers, topic, values);
+}
+
+/** Fails with the drill's report unless it ran and passed every check. */
+export function assertDrillPassed(result: DrillResult): void {
+  const report = formatReport([result]);
+  console.error(report);
+  assert.equal(result.notRun, null, `not run: ${result.notRun}`);
+  assert.deepEqual(result.failures, [], report);
+  assert.equal(result.missing, 0, `missing obligations\n${report}`);
+  assert.equal(result.duplicated, 0, `duplicated obligations\n${report}`);
+  assert.ok(result.counts.ok > 0, "some requests were acknowledged");
+  assert.ok(result.ok, report);
 }

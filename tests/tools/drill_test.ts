@@ -1,17 +1,13 @@
 /**
- * The fault drills of `deno task drill`, as tests: each drill runs against
- * real processes (Herald, a Kafka broker, a tmpfs lake) and must lose no
- * acknowledged event, store none twice, and pass its own checks.
+ * The fault drills of `deno task drill` that run against one broker (Herald
+ * killed or stopped, the broker killed or stopped, the disk full), as tests:
+ * each drill runs against real processes (Herald, a Kafka broker, a tmpfs
+ * lake) and must lose no acknowledged event, store none twice, and pass its
+ * own checks. The cluster drills are in drill_cluster_test.ts, so the two
+ * files run in parallel.
  */
-import assert from "node:assert/strict";
-import {
-  drillContext,
-  type DrillResult,
-  DRILLS,
-  formatReport,
-  tmpfsUnavailable,
-} from "../../tools/drill/mod.ts";
-import { kafkaUnavailable, runTask, waitFor } from "../_testing.ts";
+import { drillContext, DRILLS, tmpfsUnavailable } from "../../tools/drill/mod.ts";
+import { assertDrillPassed, kafkaUnavailable } from "../_testing.ts";
 
 const ci = Deno.env.get("CI") === "true";
 const noKafka = await kafkaUnavailable();
@@ -21,24 +17,8 @@ if (noTmpfs) {
   console.error(`Disk-full drill tests ignored: ${noTmpfs} (they run and fail in CI)`);
 }
 
-/** Runs `deno task kafka ...args` as a user would. */
-function kafkaTask(...args: string[]) {
-  return runTask("kafka", args);
-}
-
-function assertPassed(result: DrillResult): void {
-  const report = formatReport([result]);
-  console.error(report);
-  assert.equal(result.notRun, null, `not run: ${result.notRun}`);
-  assert.deepEqual(result.failures, [], report);
-  assert.equal(result.missing, 0, `missing obligations\n${report}`);
-  assert.equal(result.duplicated, 0, `duplicated obligations\n${report}`);
-  assert.ok(result.counts.ok > 0, "some requests were acknowledged");
-  assert.ok(result.ok, report);
-}
-
 Deno.test({
-  name: "fault drills",
+  name: "fault drills on one broker",
   ignore: noKafka !== null,
   // The Kafka client keeps timers and sockets of its own between steps.
   sanitizeOps: false,
@@ -47,44 +27,16 @@ Deno.test({
     const ctx = drillContext({ seconds: 3 });
     try {
       for (const [name, drill] of Object.entries(DRILLS)) {
+        if (name.startsWith("cluster-")) continue;
         const diskFull = name.startsWith("disk-full");
         await t.step({
           name,
           ignore: diskFull && noTmpfs !== null,
           sanitizeOps: false,
           sanitizeResources: false,
-          fn: async () => assertPassed(await drill(ctx)),
+          fn: async () => assertDrillPassed(await drill(ctx)),
         });
       }
-      await t.step({
-        name: "deno task kafka status, kill --node and start on the drills' cluster",
-        sanitizeOps: false,
-        sanitizeResources: false,
-        fn: async () => {
-          const cluster = await ctx.cluster();
-          const status = await kafkaTask("status", "--dir", cluster.dir);
-          assert.equal(status.code, 0, status.stderr);
-          assert.equal(status.stdout.trim(), cluster.brokers);
-          assert.equal(status.stderr.match(/pid \d+/g)?.length, 3, status.stderr);
-          const killed = await kafkaTask("kill", "--node", "3", "--dir", cluster.dir);
-          assert.equal(killed.code, 0, killed.stderr);
-          // A killed JVM takes a moment to be gone.
-          await waitFor(async () => (await kafkaTask("status", "--dir", cluster.dir)).code === 1, {
-            what: '"kafka status" to exit 1',
-            timeoutMs: 120_000,
-            intervalMs: 200,
-          });
-          assert.match(
-            (await kafkaTask("status", "--dir", cluster.dir)).stderr,
-            /node 3 .*not running/,
-          );
-          const started = await kafkaTask("start", "--dir", cluster.dir);
-          assert.equal(started.code, 0, started.stderr);
-          assert.equal(started.stdout.trim(), cluster.brokers, "same nodes, same ports");
-          assert.equal((await kafkaTask("status", "--dir", cluster.dir)).code, 0);
-          assert.notEqual(await cluster.pidOf(3), null, "the cluster finds the restarted node");
-        },
-      });
     } finally {
       await ctx.close();
     }
