@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
@@ -112,7 +113,7 @@ export function sample(
  * is the input, such as a client that dribbles bytes.
  */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return delay(ms);
 }
 
 /** Options of {@linkcode waitFor}. */

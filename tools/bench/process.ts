@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,7 +17,7 @@ export const CONFIG = join(ROOT, "config", "gateway.yaml");
 /** Progress lines go to stderr. */
 export const log = (line: string) => console.error(line);
 /** Resolves after `ms` milliseconds. */
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
 /** `deno run <permissions> main.ts`, taken from the serve task so the two cannot drift. */
 export async function serveArgs(): Promise<string[]> {

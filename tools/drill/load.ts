@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** What happened to one request. */
 export interface Outcome {
@@ -40,8 +41,6 @@ export interface Load {
   /** Stops the loops and waits for requests in flight. */
   stop(): Promise<Outcome[]>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the load; see the module doc. */
 export function startLoad(options: LoadOptions): Load {

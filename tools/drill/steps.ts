@@ -7,6 +7,7 @@
  * @module
  */
 import { drillConfig, type Herald, rssBytes, startHerald, waitReady } from "./herald.ts";
+import { LatencyRecorder } from "../load/latency.ts";
 import { countOutcomes, type Outcome } from "./load.ts";
 import {
   checkParquetFiles,
@@ -183,7 +184,7 @@ export class Run {
       sinks,
       missing: missing.size,
       duplicated: duplicated.size,
-      p99Ms: percentile(outcomes.map((o) => o.ms), 0.99),
+      p99Ms: p99(outcomes),
       unacknowledgedStored: stored.size,
       failures: this.failures,
       notes: this.notes,
@@ -209,11 +210,11 @@ export class Run {
   }
 }
 
-/** The `q` quantile (0..1) of `values`, 0 for none. */
-function percentile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+/** The 99th percentile of the answers' latency in ms, 0 for none. */
+function p99(outcomes: readonly Outcome[]): number {
+  const latency = new LatencyRecorder();
+  for (const o of outcomes) latency.record(o.ms);
+  return latency.count === 0 ? 0 : Math.round(latency.percentile(99));
 }
 
 /** The result of a drill that threw `error`: a failure, with the notes taken so far. */

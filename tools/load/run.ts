@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { GatewayConfig } from "../../config/mod.ts";
 import { loadConfig } from "../../config/mod.ts";
 import { SINKS } from "../../sinks/mod.ts";
@@ -16,7 +17,6 @@ import { LatencyRecorder } from "./latency.ts";
 import { LoadError, type LoadOptions, type LoadProgress, planLoad } from "./options.ts";
 import type { LoadSummary } from "./report.ts";
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ERROR_BACKOFF_MS = 10;
 
 class Tally {
