@@ -59,7 +59,7 @@ export class RangeFiles {
       // Another lander may write the same file at the same moment (same rows):
       // each writes its own temporary file.
       const path = `${lake}/${key}/${name}`;
-      await writeFileAtomic(path, bytes, { tmp: `${path}.${crypto.randomUUID()}.tmp` });
+      await writeFileAtomic(path, bytes, { tag: crypto.randomUUID() });
       stats.files++;
     }
   }

@@ -50,7 +50,12 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
-import { type CompressionName, lakeTables, ParquetEncoder } from "../sinks/parquet/mod.ts";
+import {
+  type CompressionName,
+  lakeTables,
+  ParquetEncoder,
+  removeStaleTemps,
+} from "../sinks/parquet/mod.ts";
 import { RangeFiles } from "./files.ts";
 import { adoptAssignment, commitPast, createConsumer } from "./group.ts";
 import { Partitions } from "./partitions.ts";
@@ -104,6 +109,8 @@ class Serial {
 /** Starts consuming; resolves once the consumer has joined its group. */
 export async function startLander(options: LanderOptions): Promise<Lander> {
   const { logger, lake, group } = options;
+  const stale = await removeStaleTemps(lake);
+  if (stale > 0) logger.info({ files: stale }, "removed temporary files a crash left");
   const kafka = await import("@platformatic/kafka");
   const encoder = new ParquetEncoder();
   const stats = emptyStats();

@@ -10,7 +10,7 @@
  * entries are not tables: other folders that start with `_` or `.` (such as
  * `_wal` and `_land`), other names and plain files. Only
  * files ending in `.parquet` two partition folders down are read, so files
- * still being written (`*.tmp`) are never seen.
+ * still being written (hidden `.<name>.tmp`) are never seen.
  *
  * A table folder with no Parquet file yet gets no view: its columns are not
  * known before the first file lands, so querying it fails with DuckDB's

@@ -128,19 +128,68 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
+ * The name `path` is written under before it is renamed into place: in the
+ * same folder (so the rename is atomic) and hidden, with a leading `.`, the
+ * Hadoop convention that Spark, Hive and Trino follow when they list a
+ * partition folder (and that DuckDB's `*.parquet` globs skip as well). `tag`
+ * tells apart writers that may race for one path.
+ */
+export function tempPathOf(path: string, tag?: string): string {
+  const slash = path.lastIndexOf("/");
+  return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}${tag ? `.${tag}` : ""}.tmp`;
+}
+
+/** Whether a file name is one {@linkcode tempPathOf} makes, or a `*.parquet.tmp` of older versions. */
+export function isTempName(name: string): boolean {
+  return (name.startsWith(".") && name.endsWith(".tmp")) || /\.parquet(\.[\w-]+)?\.tmp$/.test(name);
+}
+
+/**
+ * Removes the temporary files a crash left anywhere under `dir` and returns
+ * how many. Only files unchanged for `olderThanMs` go: a writer fills its
+ * temporary file, fsyncs and renames it in one go, so a younger one may be
+ * another process's write in progress (Herald and the lander may share a
+ * lake). Readers skip the younger ones anyway; the next start removes them.
+ */
+export async function removeStaleTemps(dir: string, olderThanMs = 60_000): Promise<number> {
+  let removed = 0;
+  const cutoff = Date.now() - olderThanMs;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) {
+      removed += await removeStaleTemps(path, olderThanMs);
+    } else if (entry.isFile && isTempName(entry.name)) {
+      const info = await Deno.stat(path).catch(() => null);
+      if (info && (info.mtime?.getTime() ?? 0) < cutoff) {
+        await Deno.remove(path).catch(() => {});
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
+
+/**
  * Writes `bytes` to `path` so that no reader ever sees a partial file: first
- * `path.tmp` (which readers' `*.parquet` globs skip), fsynced, then renamed,
- * then the folder fsynced. Rewriting the same path replaces it whole. Writers
- * that may race for one path pass each their own `tmp` name (ending `.tmp`).
+ * under its hidden temporary name ({@linkcode tempPathOf}), fsynced, then
+ * renamed, then the folder fsynced. Rewriting the same path replaces it
+ * whole. Writers that may race for one path pass each their own `tag`.
  */
 export async function writeFileAtomic(
   path: string,
   bytes: Uint8Array,
-  options: { tmp?: string } = {},
+  options: { tag?: string } = {},
 ): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/"));
   await Deno.mkdir(dir, { recursive: true });
-  const tmp = options.tmp ?? `${path}.tmp`;
+  const tmp = tempPathOf(path, options.tag);
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     await writeAll(file, bytes);

@@ -16,7 +16,14 @@
 import type { GatewayConfig } from "../../config/mod.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { type ParquetOptions, parquetOptions as options } from "./options.ts";
-import { type Column, inferColumns, lakeTables, ParquetEncoder, syncDir } from "./file.ts";
+import {
+  type Column,
+  inferColumns,
+  lakeTables,
+  ParquetEncoder,
+  removeStaleTemps,
+  syncDir,
+} from "./file.ts";
 import {
   type Event,
   type Health,
@@ -33,10 +40,13 @@ import { type LogItem, type Segment, SegmentLog, SegmentRows } from "./wal.ts";
 export {
   type Column,
   type CompressionName,
+  isTempName,
   lakeTables,
   ParquetEncoder,
   partitionOf,
+  removeStaleTemps,
   syncDir,
+  tempPathOf,
   writeFileAtomic,
 } from "./file.ts";
 export { ColumnarBuffer } from "./columnar.ts";
@@ -54,6 +64,8 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   let tableOf = tableMap(context.config);
   const walDir = `${opts.dir}/_wal`;
   await Deno.mkdir(walDir, { recursive: true });
+  const stale = await removeStaleTemps(opts.dir);
+  if (stale > 0) logger.info({ files: stale }, "removed temporary files a crash left");
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>
     tables.get(table) ?? inferColumns([event]);

@@ -1,12 +1,16 @@
 import { sinkOptions } from "../../../sinks/contract.ts";
 import assert from "node:assert/strict";
 import pino from "pino";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { openLake } from "../../../query/mod.ts";
 import {
   createParquetSink,
+  isTempName,
   type ParquetOptions,
   parquetSink,
   parseSegment,
+  removeStaleTemps,
+  tempPathOf,
 } from "../../../sinks/parquet/mod.ts";
 import type { Event } from "../../../sinks/mod.ts";
 import { configFrom, shippedConfig, startHerald, waitFor } from "../../_testing.ts";
@@ -276,4 +280,95 @@ Deno.test("createParquetSink() recreates a lake folder deleted under it, and los
     db.close();
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+/**
+ * The files a Hadoop-style reader (Spark, Hive, Trino) reads from a table
+ * folder: it lists every partition folder and skips names starting with `.`
+ * or `_`, whatever their extension.
+ */
+async function visibleFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.startsWith(".") || entry.name.startsWith("_")) continue;
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) out.push(...await visibleFiles(path));
+    else out.push(path);
+  }
+  return out.sort();
+}
+
+Deno.test("temporary file names are hidden, and only stale ones are removed at start", async () => {
+  assert.equal(tempPathOf("/l/t/dt=1/a.parquet"), "/l/t/dt=1/.a.parquet.tmp");
+  assert.equal(tempPathOf("/l/t/dt=1/a.parquet", "u1"), "/l/t/dt=1/.a.parquet.u1.tmp");
+  for (
+    const name of [".a.parquet.tmp", ".a.parquet.u1.tmp", "a.parquet.tmp", "a.parquet.9f-2.tmp"]
+  ) {
+    assert.ok(isTempName(name), name);
+  }
+  for (const name of ["a.parquet", ".hidden", "notes.tmp.txt"]) assert.ok(!isTempName(name), name);
+
+  const dir = await Deno.makeTempDir();
+  const part = `${dir}/purchases/dt=2026-11-23`;
+  await Deno.mkdir(part, { recursive: true });
+  const old = new Date(Date.now() - 3_600_000);
+  for (const name of [".a.parquet.tmp", "b.parquet.tmp", "c.parquet", ".young.parquet.tmp"]) {
+    await Deno.writeTextFile(`${part}/${name}`, "partial");
+    if (name !== ".young.parquet.tmp") await Deno.utime(`${part}/${name}`, old, old);
+  }
+  assert.equal(await removeStaleTemps(dir), 2);
+  const left = (await Array.fromAsync(Deno.readDir(part))).map((e) => e.name).sort();
+  assert.deepEqual(
+    left,
+    [".young.parquet.tmp", "c.parquet"],
+    "a young temp may be a write in progress",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a reader listing partition folders as Spark does reads every file, mid-write and after a crash", async () => {
+  const dir = await Deno.makeTempDir();
+  const part = `${dir}/purchases/dt=2026-11-23`;
+  await Deno.mkdir(part, { recursive: true });
+  // What a crash mid-roll leaves: a partial file under its temporary name.
+  const leftover = `${part}/.herald-crashed-0.parquet.tmp`;
+  await Deno.writeTextFile(leftover, "PAR1 torn");
+  const old = new Date(Date.now() - 3_600_000);
+  await Deno.utime(leftover, old, old);
+
+  const config = configFrom(TEST_CONFIG);
+  const opts = { ...sinkOptions(config, parquetSink), dir, roll_rows: 5 };
+  const sink = await createParquetSink(opts, { config, logger: silent });
+  await assert.rejects(Deno.stat(leftover), Deno.errors.NotFound, "the crash-left file is gone");
+
+  const reader = await (await DuckDBInstance.create(":memory:")).connect();
+  const count = async (files: string) =>
+    Number(
+      (await reader.runAndReadAll(`select count(*) from read_parquet(${files})`)).getRows()[0]![0],
+    );
+  let reads = 0;
+  const readAll = async () => {
+    for (const file of await visibleFiles(`${dir}/purchases`)) {
+      assert.ok(await count(`'${file}'`) > 0, file);
+      reads++;
+    }
+  };
+  try {
+    let writing = true;
+    const writes = (async () => {
+      for (let i = 0; i < 60; i++) await sink.write([event(i, "buy", 10, { item: "sword" })]);
+      writing = false;
+    })();
+    while (writing) await readAll();
+    await writes;
+    await sink.close();
+    await readAll();
+    assert.ok(reads > 0, "files were read");
+    const files = await visibleFiles(`${dir}/purchases`);
+    assert.ok(files.every((f) => f.endsWith(".parquet")), files.join("\n"));
+    assert.equal(await count(`[${files.map((f) => `'${f}'`).join(", ")}]`), 60);
+  } finally {
+    reader.closeSync();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
