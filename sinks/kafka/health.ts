@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Admin, Producer } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import type { SinkMetrics } from "../contract.ts";
@@ -99,31 +100,50 @@ export class Connection {
     this.#probe ??= setTimeout(() => this.connect(), 1000);
   }
 
-  /** Creates the missing topics, then learns every topic's partition count. */
+  /**
+   * Creates the missing topics, then learns every topic's partition count.
+   * Brokers learn of a new topic a moment after it is created, so after
+   * creating one this asks again until the metadata names it (at most
+   * `timeoutMs`) instead of failing, which would refuse every topic's events
+   * until the next probe.
+   */
   async ensureTopics(): Promise<void> {
     const admin = this.#o.openAdmin();
+    let created = false;
     try {
       const existing = new Set(await admin.listTopics());
       const missing = this.topics.filter((t) => !existing.has(t));
       if (missing.length > 0) await this.#createTopics(admin, missing);
+      created = missing.length > 0;
     } finally {
       await admin.close();
     }
-    const known = await this.#o.producers[0]!.metadata({
-      topics: this.topics,
-      forceUpdate: true,
-      retries: 2,
-    });
-    for (const topic of this.topics) {
-      const info = known.topics.get(topic);
-      if (!info?.partitionsCount) {
-        throw new Error(`Topic "${topic}" has no partitions in the metadata`);
+    const deadline = Date.now() + this.#o.timeoutMs;
+    for (;;) {
+      const known = await this.#o.producers[0]!.metadata({
+        topics: this.topics,
+        forceUpdate: true,
+        retries: 2,
+      }).catch((error) => {
+        if (!created || Date.now() > deadline) throw error;
+        return null;
+      });
+      const unknown = this.topics.filter((t) => !known?.topics.get(t)?.partitionsCount);
+      if (known && unknown.length === 0) {
+        for (const topic of this.topics) {
+          const info = known.topics.get(topic)!;
+          this.#o.layout.learn(
+            topic,
+            info.partitionsCount,
+            info.partitions.every((p) => p.replicas.length > 1),
+          );
+        }
+        return;
       }
-      this.#o.layout.learn(
-        topic,
-        info.partitionsCount,
-        info.partitions.every((p) => p.replicas.length > 1),
-      );
+      if (!created || Date.now() > deadline) {
+        throw new Error(`Topic "${unknown[0]}" has no partitions in the metadata`);
+      }
+      await sleep(100);
     }
   }
 
