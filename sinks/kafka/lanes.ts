@@ -33,12 +33,18 @@ export interface Lane {
   chunks: Chunk[];
   events: number;
   bytes: number;
-  /** When each request in flight was sent, oldest first. */
-  sending: number[];
-  /** The producer of the pool each request in `sending` was sent with. */
-  via: number[];
+  /** The requests in flight, oldest first. */
+  sending: InFlight[];
   /** The producer of the pool this partition sends with now. */
   producer: number;
+}
+
+/** A Produce request of a lane in flight. */
+export interface InFlight {
+  /** When it was sent. */
+  sentAt: number;
+  /** The producer of the pool it was sent with. */
+  via: number;
 }
 
 /** One Produce request's worth of a lane: its chunks and their totals. */
@@ -63,8 +69,7 @@ export interface BatchLimits {
  * when none is. Requests it left hung on other producers do not hold it up.
  */
 export function current(lane: Lane): number {
-  const i = lane.via.lastIndexOf(lane.producer);
-  return i < 0 ? 0 : lane.sending[i]!;
+  return lane.sending.findLast((r) => r.via === lane.producer)?.sentAt ?? 0;
 }
 
 /** Settles `ticket` once: resolved, or rejected with `error`. */
@@ -115,7 +120,6 @@ export class Lanes {
         events: 0,
         bytes: 0,
         sending: [],
-        via: [],
         producer: this.#lanes.size % this.#producers,
       };
       this.#lanes.set(id, lane);

@@ -69,10 +69,8 @@ export class Sender {
     const { lanes, metrics, logger } = this.#o;
     const { chunks, events } = lanes.take(lane);
     const messages = chunks.length === 1 ? chunks[0]!.records : chunks.flatMap((c) => c.records);
-    const sentAt = Date.now();
-    lane.sending.push(sentAt);
-    const via = lane.producer;
-    lane.via.push(via);
+    const request = { sentAt: Date.now(), via: lane.producer };
+    lane.sending.push(request);
     this.#unsticking ??= setInterval(
       () => this.#unstick(),
       Math.max(20, Math.min(200, this.#o.timeoutMs / 10)),
@@ -80,7 +78,7 @@ export class Sender {
     this.inFlight++;
     this.counts.produceRequests++;
     const started = performance.now();
-    this.#o.producers[via]!.send({ messages, acks: this.#o.acks }).then(
+    this.#o.producers[request.via]!.send({ messages, acks: this.#o.acks }).then(
       () => {
         this.counts.batches++;
         this.counts.events += events;
@@ -104,9 +102,7 @@ export class Sender {
         this.#o.onFailure(error, failure);
       },
     ).finally(() => {
-      const i = lane.sending.findIndex((at, k) => at === sentAt && lane.via[k] === via);
-      lane.sending.splice(i, 1);
-      lane.via.splice(i, 1);
+      lane.sending.splice(lane.sending.indexOf(request), 1);
       this.inFlight--;
       if (this.inFlight === 0) this.close();
       lanes.requestEnded(lane);
@@ -166,7 +162,7 @@ export class Sender {
     let fallback: number | null = null;
     for (let step = 1; step < producers.length; step++) {
       const i = (lane.producer + step) % producers.length;
-      if (lane.via.includes(i)) continue;
+      if (lane.sending.some((r) => r.via === i)) continue;
       if (!suspects.includes(this.#firstBroker[i])) return i;
       fallback ??= i;
     }
