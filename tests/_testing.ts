@@ -195,6 +195,26 @@ export async function http(url: string, init?: RequestInit): Promise<Answer> {
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
+/** The answer of `herald`'s `/readyz`. */
+export function readyz(herald: { url: string }): Promise<Answer> {
+  return http(`${herald.url}/readyz`);
+}
+
+/** Asserts that `/readyz` says `sink` is not ready because its queue is full at `limit` events. */
+export function assertQueueFull(ready: Answer, sink: string, limit: number): void {
+  assert.equal(ready.status, 503, ready.text);
+  const health = JSON.parse(ready.text).sinks[sink];
+  assert.equal(health.ok, false);
+  assert.deepEqual(health.queue, { queued: limit, limit, unit: "events" });
+}
+
+/** Asserts that `answer` is a refusal, 503 with `Retry-After`, saying `reason`. */
+export function assertRefused(answer: Answer, reason: RegExp): void {
+  assert.equal(answer.status, 503, answer.text);
+  assert.ok(answer.headers.get("retry-after") !== null, "the 503 carries Retry-After");
+  assert.match(answer.text, reason);
+}
+
 /** A port on 127.0.0.1 where nothing listens (it was free a moment ago). */
 export function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -385,14 +405,18 @@ export async function hasCommand(cmd: string, args = ["--version"]): Promise<boo
 }
 
 /**
- * Why Kafka tests cannot run here, or null. Outside CI a missing Java or Maven
- * ignores them (reported as ignored, never as passed); under `CI=true` they
- * run and fail loudly instead.
+ * Why the Kafka tests `what` names cannot run here, or null; the reason is
+ * printed. Outside CI a missing Java or Maven ignores them (reported as
+ * ignored, never as passed); under `CI=true` they run and fail loudly instead.
  */
-export async function kafkaUnavailable(): Promise<string | null> {
+export async function kafkaUnavailable(what: string): Promise<string | null> {
   if (Deno.env.get("CI") === "true") return null;
   for (const cmd of ["java", "mvn"]) {
-    if (!(await hasCommand(cmd, ["-version"]))) return `"${cmd}" is not installed`;
+    if (!(await hasCommand(cmd, ["-version"]))) {
+      const reason = `"${cmd}" is not installed`;
+      console.error(`${what} ignored: ${reason} (they run and fail in CI)`);
+      return reason;
+    }
   }
   return null;
 }

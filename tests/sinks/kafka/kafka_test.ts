@@ -20,10 +20,7 @@ import {
   waitFor,
 } from "../../_testing.ts";
 
-const unavailable = await kafkaUnavailable();
-if (unavailable) {
-  console.error(`Kafka integration tests ignored: ${unavailable} (they run and fail in CI)`);
-}
+const unavailable = await kafkaUnavailable("Kafka integration tests");
 
 /** A config file: the shipped one with `kafka` merged into its `kafka:` section. */
 function configWith(kafka: Record<string, unknown>): Promise<string> {

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
-import { parse, stringify } from "yaml";
 import { openLake } from "../../../query/mod.ts";
-import { type Answer, type HeraldProcess, http, startHerald, waitFor } from "../../_testing.ts";
+import {
+  type Answer,
+  assertQueueFull,
+  assertRefused,
+  configFile,
+  http,
+  readyz,
+  startHerald,
+  waitFor,
+} from "../../_testing.ts";
 
 /** Events the sink may hold before they are in Parquet files, in this test. */
 const LIMIT = 3;
-
-/** The answer of `/readyz`. */
-function readyz(herald: HeraldProcess): Promise<Answer> {
-  return http(`${herald.url}/readyz`);
-}
 
 /** The request ids in the lake's purchases table, sorted. */
 async function lakeRequestIds(lake: string): Promise<string[]> {
@@ -23,38 +26,25 @@ async function lakeRequestIds(lake: string): Promise<string[]> {
 }
 
 Deno.test("Parquet files behind: 503 + Retry-After past max_buffered_events, writes resume after the roll", async () => {
-  const file = await Deno.makeTempFile({ suffix: ".yaml" });
-  const base = parse(await Deno.readTextFile("config/gateway.yaml"));
-  await Deno.writeTextFile(
-    file,
-    stringify({
-      ...base,
-      // Only the roll interval turns the log into files: rows and bytes never reach their limits.
-      parquet: {
-        ...base.parquet,
-        max_buffered_events: LIMIT,
-        roll_interval_ms: 15_000,
-        roll_rows: 100_000,
-        roll_bytes: 64 * 1024 * 1024,
-      },
-    }),
-  );
+  const file = await configFile({
+    // Only the roll interval turns the log into files: rows and bytes never reach their limits.
+    parquet: {
+      max_buffered_events: LIMIT,
+      roll_interval_ms: 15_000,
+      roll_rows: 100_000,
+      roll_bytes: 64 * 1024 * 1024,
+    },
+  });
   const herald = await startHerald(["--sinks", "parquet", "--config", file]);
   try {
     const acked: Answer[] = [];
     for (let i = 0; i < LIMIT; i++) acked.push(await http(`${herald.url}/purchase_a_sword`));
     assert.deepEqual(acked.map((a) => a.status), Array(LIMIT).fill(200));
 
-    const notReady = await readyz(herald);
-    assert.equal(notReady.status, 503, notReady.text);
-    const parquet = JSON.parse(notReady.text).sinks.parquet;
-    assert.equal(parquet.ok, false);
-    assert.deepEqual(parquet.queue, { queued: LIMIT, limit: LIMIT, unit: "events" });
+    assertQueueFull(await readyz(herald), "parquet", LIMIT);
 
     const refused = await http(`${herald.url}/purchase_a_sword`);
-    assert.equal(refused.status, 503, refused.text);
-    assert.ok(refused.headers.get("retry-after") !== null, "the 503 carries Retry-After");
-    assert.match(refused.text, /Parquet files are behind/);
+    assertRefused(refused, /Parquet files are behind/);
 
     // The roll interval writes the files; then the sink takes writes again.
     await waitFor(async () => (await readyz(herald)).status === 200, {
