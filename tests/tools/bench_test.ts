@@ -3,10 +3,13 @@ import {
   BATCH_SIZE,
   COLORS,
   escapeXml,
+  flushMetrics,
   formatCount,
   formatCpuTable,
+  formatFlushTable,
   formatMs,
   formatPercent,
+  formatSoakTable,
   formatTable,
   formatTimes,
   formatVerdict,
@@ -14,9 +17,11 @@ import {
   type Measurement,
   parseBenchArgs,
   ratio,
+  readFlushes,
   renderChart,
   renderMarkdown,
   type RunFacts,
+  serveFsyncCeiling,
   TARGET_IDS,
   type TargetResult,
   verdicts,
@@ -61,7 +66,26 @@ function row(
 function atThresholds(): TargetResult[] {
   return [
     row("ceiling", "ceiling", 7_500),
-    row("stdout", "herald", 4_500, { rssPeakMb: 150, startMs: 500 }),
+    row("stdout", "herald", 4_500, {
+      rssPeakMb: 150,
+      startMs: 500,
+      paced: { ...measured(2_000, 2_000, 10), rate: 2_000 },
+    }),
+    row("fsync", "ceiling", 5_000),
+    row("parquet", "herald", 4_000, {
+      rssPeakMb: 150,
+      startMs: 500,
+      paced: { ...measured(2_000, 2_000, 10), rate: 2_000 },
+      soak: {
+        durationS: 300,
+        requestsPerS: 4_000,
+        errors: 0,
+        startMb: 100,
+        peakMb: 150,
+        endMb: 110,
+        perMinuteMb: [100, 150, 110, 110, 110],
+      },
+    }),
     row("kafka", "herald", 3_000, {
       rssPeakMb: 120,
       startMs: 300,
@@ -119,14 +143,20 @@ Deno.test("bench verdicts pass exactly at every threshold", () => {
     list.map((v) => [v.name, v.pass]),
     [
       ["stdout sink >= 60% of ceiling req/s", true],
+      ["Parquet sink >= 80% of fsync ceiling req/s", true],
       ["Kafka sink >= 40% of ceiling req/s", true],
       ["Kafka sink >= 30x seeds events/s", true],
       ["batch route -> Kafka >= 200,000 events/s", true],
+      ["p99 at half max rate <= 10 ms with the stdout sink", true],
+      ["p99 at half max rate <= 10 ms with the Parquet sink", true],
       ["p99 at half max rate <= 10 ms with the Kafka sink", true],
       ["stdout: server RSS at max rate <= 150 MB", true],
+      ["parquet: server RSS at max rate <= 150 MB", true],
       ["kafka: server RSS at max rate <= 150 MB", true],
       ["batch: server RSS at max rate <= 150 MB", true],
+      ["parquet: RSS <= 150 MB and flat (end within 10% of start) over a 300 s soak", true],
       ["stdout: process start to first 2xx <= 500 ms", true],
+      ["parquet: process start to first 2xx <= 500 ms", true],
       ["kafka: process start to first 2xx <= 500 ms", true],
       ["batch: process start to first 2xx <= 500 ms", true],
     ],
@@ -150,6 +180,14 @@ Deno.test("bench verdicts fail just past every threshold and skip what was not m
       };
     }
     if (r.id === "batch") return { ...r, max: measured(1_999, 199_900) };
+    if (r.id === "parquet") {
+      return {
+        ...r,
+        max: measured(3_990, 3_990),
+        paced: { ...measured(2_000, 2_000, 10.5), rate: 2_000 },
+        soak: { ...r.soak!, endMb: 110.5 },
+      };
+    }
     return r;
   });
   const byName = new Map(verdicts(results).map((v) => [v.name, v]));
@@ -160,6 +198,9 @@ Deno.test("bench verdicts fail just past every threshold and skip what was not m
       "Kafka sink >= 30x seeds events/s",
       "batch route -> Kafka >= 200,000 events/s",
       "p99 at half max rate <= 10 ms with the Kafka sink",
+      "p99 at half max rate <= 10 ms with the Parquet sink",
+      "Parquet sink >= 80% of fsync ceiling req/s",
+      "parquet: RSS <= 150 MB and flat (end within 10% of start) over a 300 s soak",
       "stdout: server RSS at max rate <= 150 MB",
       "stdout: process start to first 2xx <= 500 ms",
     ]
@@ -188,7 +229,7 @@ Deno.test("bench table lines up columns, right-aligns numbers and dashes skipped
   );
   const results = [
     ...atThresholds(),
-    { id: "parquet", label: "parquet", kind: "herald" as const, eventsPerRequest: 1, skipped: "x" },
+    { id: "skipped", label: "skipped", kind: "herald" as const, eventsPerRequest: 1, skipped: "x" },
   ];
   const table = formatTable(results, 50).split("\n");
   assert.equal(table.length, 2 + results.length);
@@ -199,8 +240,8 @@ Deno.test("bench table lines up columns, right-aligns numbers and dashes skipped
   assert.ok(batch.includes("200,000"), batch);
   assert.ok(batch.includes("27%"), "req/s vs ceiling");
   assert.ok(batch.includes("2000x"), "events/s vs seeds");
-  const parquet = table.find((l) => l.startsWith("| parquet "))!;
-  assert.equal(parquet.split("—").length - 1, 11);
+  const skipped = table.find((l) => l.startsWith("| skipped "))!;
+  assert.equal(skipped.split("—").length - 1, 11);
 });
 
 Deno.test("bench CPU table sums each process's µs per event and the rate that allows", () => {
@@ -216,6 +257,67 @@ Deno.test("bench CPU table sums each process's µs per event and the rate that a
     table.find((l) => l.startsWith(`| ${label} `))!.split("|").slice(2, -1).map((c) => c.trim());
   assert.deepEqual(cells("ceiling"), ["14.0", "—", "20.0", "34.0", "58,824"]);
   assert.deepEqual(cells("kafka"), ["70.0", "30.0", "25.0", "125.0", "16,000"]);
+});
+
+Deno.test("bench flush and soak tables: events per flush, share of the fsync ceiling, RSS", () => {
+  const results = atThresholds().map((r): TargetResult =>
+    r.id === "fsync"
+      ? { ...r, flushes: { perS: 250, eventsPerFlush: 20 } }
+      : r.id === "parquet"
+      ? { ...r, flushes: { perS: 200, eventsPerFlush: 20 }, rssIdleMb: 70 }
+      : r
+  );
+  const flushes = formatFlushTable(results).split("\n");
+  assert.equal(flushes.length, 4, "rows without flush figures are left out");
+  const cells = (table: string[], label: string) =>
+    table.find((l) => l.startsWith(`| ${label} `))!.split("|").slice(2, -1).map((c) => c.trim());
+  assert.deepEqual(cells(flushes, "fsync"), ["5,000", "250", "20.0", "—"]);
+  assert.deepEqual(cells(flushes, "parquet"), ["4,000", "200", "20.0", "80%"]);
+  const soak = formatSoakTable(results).split("\n");
+  assert.equal(soak.length, 3);
+  assert.deepEqual(cells(soak, "parquet"), [
+    "5.0 min",
+    "4,000",
+    "0",
+    "70",
+    "100",
+    "150",
+    "110",
+    "100, 150, 110, 110, 110",
+  ]);
+});
+
+Deno.test("bench fsync ceiling answers after its lines are fsynced and counts its flushes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald-bench-fsync-test-" });
+  const file = `${dir}/ceiling.log`;
+  const ceiling = await serveFsyncCeiling({ port: 0, file });
+  try {
+    const { port } = ceiling.server.addr as Deno.NetAddr;
+    const url = `http://127.0.0.1:${port}`;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => fetch(`${url}/purchase_a_sword?n=${i}`)),
+    );
+    for (const res of answers) {
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), "Sword Purchased!\n");
+    }
+    const lines = (await Deno.readTextFile(file)).trimEnd().split("\n");
+    assert.equal(lines.length, 20, "every answered request's line is in the file");
+    const urls = lines.map((l) => new URL(JSON.parse(l).url).searchParams.get("n")).sort();
+    assert.deepEqual(urls, Array.from({ length: 20 }, (_, i) => String(i)).sort());
+    const counts = await readFlushes(url, "fsync");
+    assert.equal(counts?.events, 20);
+    assert.ok(counts!.flushes >= 1 && counts!.flushes < 20, `group commit: ${counts!.flushes}`);
+    assert.equal(await readFlushes(url, "parquet"), null, "another sink's counters are absent");
+  } finally {
+    await ceiling.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.equal(
+    flushMetrics({ flushes: 2, events: 7 }, "parquet"),
+    'herald_sink_flush_events_sum{sink="parquet"} 7\n' +
+      'herald_sink_flush_events_count{sink="parquet"} 2\n',
+  );
 });
 
 Deno.test("bench wraps prose like deno fmt and writes Markdown that deno fmt keeps as is", async () => {
@@ -247,17 +349,17 @@ Deno.test("bench chart is an SVG document with a bar per measured target and the
   assert.equal(escapeXml(`a<b & "c"`), "a&#60;b &#38; &#34;c&#34;");
   const results = [
     ...atThresholds(),
-    { id: "parquet", label: "parquet", kind: "herald" as const, eventsPerRequest: 1, skipped: "x" },
+    { id: "skipped", label: "skipped", kind: "herald" as const, eventsPerRequest: 1, skipped: "x" },
   ];
   const svg = renderChart(results, "Herald bench <test>");
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="1200" height="\d+"/);
   assert.ok(svg.trimEnd().endsWith("</svg>"));
   assert.ok(svg.includes("<title>Herald bench &#60;test&#62;</title>"), "the title is escaped");
   const bars = (color: string) => svg.split(`fill="${color}"`).length - 1;
-  assert.equal(bars(COLORS.herald), 2 * 3, "stdout, kafka and batch in both panels");
+  assert.equal(bars(COLORS.herald), 2 * 4, "stdout, parquet, kafka and batch in both panels");
   assert.equal(bars(COLORS.seeds), 2);
-  assert.equal(bars(COLORS.ceiling), 2);
-  assert.ok(!svg.includes(">parquet<"), "skipped targets are left out");
+  assert.equal(bars(COLORS.ceiling), 2 * 2, "both ceilings");
+  assert.ok(!svg.includes(">skipped<"), "skipped targets are left out");
   assert.ok(svg.includes("2,000 req/s = 200,000 events/s"), "the batch caption");
   assert.ok(svg.includes("10 ms target") && svg.includes('stroke-dasharray="5 3"'));
 });
@@ -273,6 +375,7 @@ Deno.test("bench flags: defaults, quick mode, --only and bad values", () => {
     warmupS: 3,
     concurrency: 50,
     only: [...TARGET_IDS],
+    soakS: 300,
   });
   const quick = parseBenchArgs(["--quick", "--only", "stdout,ceiling", "--concurrency", "8"]);
   assert.notEqual(quick, "help");
@@ -280,6 +383,12 @@ Deno.test("bench flags: defaults, quick mode, --only and bad values", () => {
   assert.equal(quick.durationS, 3);
   assert.deepEqual(quick.only, ["ceiling", "stdout"], "run order, not flag order");
   assert.equal(quick.concurrency, 8);
+  assert.equal(quick.soakS, 0, "no soak in a quick run");
+  const soaked = parseBenchArgs(["--soak", "30"]);
+  assert.ok(soaked !== "help" && soaked.soakS === 30);
+  const none = parseBenchArgs(["--soak", "0"]);
+  assert.ok(none !== "help" && none.soakS === 0);
+  assert.throws(() => parseBenchArgs(["--soak", "soon"]), /Invalid --soak "soon"/);
   assert.equal(parseBenchArgs(["--help"]), "help");
   assert.throws(() => parseBenchArgs(["--only", "ceiling,nginx"]), /Unknown target "nginx"/);
   assert.throws(() => parseBenchArgs(["--duration", "0"]), /Invalid --duration "0"/);

@@ -7,7 +7,15 @@
 import { parseArgs } from "node:util";
 
 /** Every target, in the order they run. */
-export const TARGET_IDS = ["ceiling", "stdout", "parquet", "kafka", "batch", "seeds"] as const;
+export const TARGET_IDS = [
+  "ceiling",
+  "stdout",
+  "fsync",
+  "parquet",
+  "kafka",
+  "batch",
+  "seeds",
+] as const;
 /** One of {@linkcode TARGET_IDS}. */
 export type TargetId = typeof TARGET_IDS[number];
 
@@ -25,7 +33,12 @@ export interface BenchOptions {
   warmupS: number;
   concurrency: number;
   only: TargetId[];
+  /** Seconds of the soak at max rate after the Parquet row (0: none). */
+  soakS: number;
 }
+
+/** The targets a soak runs on. */
+export const SOAK_IDS: readonly TargetId[] = ["parquet"];
 
 /** The usage text of `deno task bench`. */
 export const USAGE = `Usage: deno task bench [flags]
@@ -41,6 +54,8 @@ table with PASS/FAIL against the targets plus an SVG chart.
   --duration <s>      seconds per measurement (default 12, quick 3)
   --concurrency <n>   closed-loop connections (default 50)
   --only a,b          targets: ${TARGET_IDS.join(", ")}
+  --soak <s>          seconds at max rate after the ${SOAK_IDS.join(", ")} row, with its RSS
+                      sampled every 5 s (default 300, quick 0; 0 skips it)
   --help              this text`;
 
 /** A bad flag; the CLI prints it with the usage and exits 2. */
@@ -60,6 +75,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         duration: { type: "string" },
         concurrency: { type: "string" },
         only: { type: "string" },
+        soak: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -82,6 +98,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   };
   const durationS = number("duration", values.duration, quick ? 3 : 12, false);
   const concurrency = number("concurrency", values.concurrency, 50, true);
+  const soakS = values.soak === "0" ? 0 : number("soak", values.soak, quick ? 0 : 300, false);
   let only: TargetId[] = [...TARGET_IDS];
   if (values.only !== undefined) {
     const names = values.only.split(",").map((s) => s.trim()).filter(Boolean);
@@ -102,5 +119,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     warmupS: quick ? 1 : 3,
     concurrency,
     only,
+    soakS,
   };
 }

@@ -5,7 +5,14 @@
  */
 import { formatWall } from "./format.ts";
 import type { RunFacts, TargetResult } from "./results.ts";
-import { formatCpuTable, formatTable, markdownTable, wrapText } from "./tables.ts";
+import {
+  formatCpuTable,
+  formatFlushTable,
+  formatSoakTable,
+  formatTable,
+  markdownTable,
+  wrapText,
+} from "./tables.ts";
 import { formatVerdict, verdicts } from "./verdicts.ts";
 
 /** The whole BENCHMARKS.md text; `chartPath` is relative to the Markdown file. */
@@ -89,6 +96,37 @@ export function renderMarkdown(
         "lies above it cannot be met by tuning the server alone.",
     ),
     "",
+    ...(results.some((r) => r.flushes)
+      ? [
+        "## Flushes: events per fsync",
+        "",
+        formatFlushTable(results),
+        "",
+        bullet(
+          "From each server's `/metrics` (`herald_sink_flush_events`) before and after the closed " +
+            "loop. A flush is one `fdatasync` of the Parquet sink's write-ahead log or of the fsync " +
+            "ceiling's file (a bare `Deno.serve` that appends each request's line to a file with " +
+            "the same group commit, `tools/bench/fsync_ceiling.ts`), one stdout write, one Kafka " +
+            "Produce request. A sink that answers after an fsync cannot beat the disk's fsync rate " +
+            "times the events each fsync carries: the fsync ceiling is that limit on this machine.",
+        ),
+        "",
+      ]
+      : []),
+    ...(results.some((r) => r.soak)
+      ? [
+        "## Memory over a soak at max rate",
+        "",
+        formatSoakTable(results),
+        "",
+        bullet(
+          "After the row's own runs, the same closed loop for the soak's length, with the " +
+            "server's `VmRSS` read every 5 s (`deno task bench --soak <s>`). Flat means the end " +
+            "and each minute's highest stay near the start: nothing grows with the events carried.",
+        ),
+        "",
+      ]
+      : []),
     "## Targets",
     "",
     ...verdicts(results).map((v) => bullet(formatVerdict(v, true))),

@@ -8,7 +8,9 @@
 import { type LoadSummary, runLoad } from "../load/mod.ts";
 import type { BenchOptions } from "./args.ts";
 import { formatCount, formatMs, formatWall } from "./format.ts";
-import { readCpuSeconds, sampleMemory } from "./proc.ts";
+import { SOAK_IDS } from "./args.ts";
+import { readCpuSeconds, readRss, sampleMemory } from "./proc.ts";
+import { soak } from "./soak.ts";
 import { CONFIG, freePort, log, spawnServer } from "./process.ts";
 import type { Measurement, PacedMeasurement, TargetResult } from "./results.ts";
 import type { RunContext, TargetSpec } from "./targets.ts";
@@ -77,6 +79,28 @@ function load(plan: LoadPlan, signal?: AbortSignal): Promise<LoadSummary> {
   });
 }
 
+/** `herald_sink_flush_events` of `sink` (sum and count) from `url`'s `/metrics`, or null. */
+export async function readFlushes(
+  url: string,
+  sink: string,
+): Promise<{ events: number; flushes: number } | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    const text = await res.text();
+    const value = (suffix: string) => {
+      const line = text.split("\n").find((l) =>
+        l.startsWith(`herald_sink_flush_events_${suffix}{`) && l.includes(`sink="${sink}"`)
+      );
+      return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    const events = value("sum");
+    const flushes = value("count");
+    return Number.isFinite(events) && Number.isFinite(flushes) ? { events, flushes } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Measures one target; rejects when it cannot be started. */
 export async function measureTarget(
   spec: TargetSpec,
@@ -108,6 +132,8 @@ export async function measureTarget(
   );
   result.startMs = server.startMs;
   log(`${spec.id}: first 2xx ${Math.round(server.startMs)} ms after spawn (pid ${server.pid})`);
+  const idle = readRss(server.pid);
+  if (idle !== null) result.rssIdleMb = idle / 1e6;
   const memory = sampleMemory(server.pid);
   try {
     const base = {
@@ -139,11 +165,22 @@ export async function measureTarget(
       broker: brokerPid === null ? null : readCpuSeconds(brokerPid),
       load: readCpuSeconds(Deno.pid),
     });
+    const flushesOf = () =>
+      spec.flushSink === undefined ? null : readFlushes(base.url, spec.flushSink);
+    const flushesBefore = await flushesOf();
     const cpuBefore = cpuOf();
     const wallBefore = performance.now();
     const max = await measure("max rate", { ...base, durationMs: options.durationS * 1000 });
     const cpuAfter = cpuOf();
     const wallS = (performance.now() - wallBefore) / 1000;
+    const flushesAfter = await flushesOf();
+    if (flushesBefore && flushesAfter && flushesAfter.flushes > flushesBefore.flushes) {
+      const flushes = flushesAfter.flushes - flushesBefore.flushes;
+      result.flushes = {
+        perS: flushes / wallS,
+        eventsPerFlush: (flushesAfter.events - flushesBefore.events) / flushes,
+      };
+    }
     if (cpuBefore.server !== null && cpuAfter.server !== null) {
       result.cpuPercent = ((cpuAfter.server - cpuBefore.server) / wallS) * 100;
     }
@@ -174,6 +211,25 @@ export async function measureTarget(
         `${spec.id}: open loop at ${formatCount(rate)} req/s: p50 ${formatMs(paced.p50Ms)} ms, ` +
           `p99 ${formatMs(paced.p99Ms)} ms`,
       );
+    }
+    if (options.soakS > 0 && SOAK_IDS.includes(spec.id)) {
+      log(`${spec.id}: soak at max rate for ${formatWall(options.soakS)}, RSS every 5 s`);
+      const soaked = await soak({
+        url: base.url,
+        pid: server.pid,
+        durationS: options.soakS,
+        concurrency: options.concurrency,
+        signal: ctx.abort.signal,
+      });
+      if (ctx.abort.signal.aborted) throw new Error("Interrupted");
+      if (soaked) {
+        result.soak = soaked;
+        log(
+          `${spec.id}: soak ${formatCount(soaked.requestsPerS)} req/s; RSS start ` +
+            `${Math.round(soaked.startMb)}, peak ${Math.round(soaked.peakMb)}, end ` +
+            `${Math.round(soaked.endMb)} MB`,
+        );
+      }
     }
     const peak = memory.peak();
     if (peak !== null) {

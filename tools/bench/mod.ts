@@ -9,11 +9,15 @@ export {
   type BenchOptions,
   BenchUsageError,
   parseBenchArgs,
+  SOAK_IDS,
   TARGET_IDS,
   type TargetId,
   USAGE,
 } from "./args.ts";
 export { COLORS, escapeXml, renderChart } from "./chart.ts";
+export { type FlushCounts, flushMetrics, serveFsyncCeiling } from "./fsync_ceiling.ts";
+export { readFlushes } from "./measure.ts";
+export { type SoakMeasurement } from "./soak.ts";
 export { formatCount, formatMs, formatPercent, formatTimes, formatWall } from "./format.ts";
 export { renderMarkdown } from "./markdown.ts";
 export {
@@ -29,5 +33,13 @@ export {
   vsSeeds,
 } from "./results.ts";
 export { type BenchRun, runBench } from "./run.ts";
-export { formatCpuTable, formatTable, LINE_WIDTH, markdownTable, wrapText } from "./tables.ts";
+export {
+  formatCpuTable,
+  formatFlushTable,
+  formatSoakTable,
+  formatTable,
+  LINE_WIDTH,
+  markdownTable,
+  wrapText,
+} from "./tables.ts";
 export { formatVerdict, type Verdict, verdicts } from "./verdicts.ts";

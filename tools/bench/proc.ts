@@ -19,6 +19,11 @@ function readMemory(pid: number): { rss: number; hwm: number } | null {
   }
 }
 
+/** Resident set (VmRSS) of `pid` in bytes now, or null off Linux. */
+export function readRss(pid: number): number | null {
+  return readMemory(pid)?.rss ?? null;
+}
+
 /** CPU seconds (user + system) the process used so far, or null off Linux. */
 export function readCpuSeconds(pid: number): number | null {
   try {

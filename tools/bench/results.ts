@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { SoakMeasurement } from "./soak.ts";
+
 /** What kind of server a target is. */
 export type TargetKind = "ceiling" | "herald" | "seeds";
 
@@ -57,6 +59,15 @@ export interface TargetResult {
    * loop, for each process on the path; `broker` only for targets that use it.
    */
   cpuUs?: { server?: number; broker?: number; load?: number };
+  /**
+   * Flushes of the target's sink during the closed loop, from `/metrics`
+   * (`herald_sink_flush_events`): per second, and events each carried.
+   */
+  flushes?: { perS: number; eventsPerFlush: number };
+  /** RSS of the server in MB right after it first answered, before any load. */
+  rssIdleMb?: number;
+  /** Minutes at max rate with RSS sampled, when the bench's `--soak` ran on this target. */
+  soak?: SoakMeasurement;
   /** Why the target was not measured, when it was not. */
   skipped?: string;
 }
@@ -98,8 +109,14 @@ export const THRESHOLDS = {
   batchEventsPerS: 200_000,
   /** p99 at half the max rate with the Kafka sink, ms. */
   kafkaP99Ms: 10,
+  /** p99 at half the max rate with the stdout and Parquet sinks, ms. */
+  localP99Ms: 10,
+  /** Herald with the Parquet sink, as a share of the fsync ceiling's req/s. */
+  parquetVsFsync: 0.8,
   /** Peak RSS of a Herald process at max rate, MB. */
   rssMb: 150,
+  /** How much RSS may grow from a soak's start to its end, as a share of the start. */
+  soakGrowth: 0.1,
   /** Process start to first 2xx, ms. */
   startMs: 500,
 } as const;

@@ -140,3 +140,61 @@ export function formatCpuTable(results: readonly TargetResult[], cores: number):
   });
   return markdownTable(header, rows);
 }
+
+/**
+ * Flushes per target, from each server's `/metrics`: how often its sink
+ * flushed during the closed loop (an fsync for the log and the fsync
+ * ceiling, a write for stdout, a Produce request for Kafka) and how many
+ * events each carried; the Parquet row's req/s against the fsync ceiling's.
+ */
+export function formatFlushTable(results: readonly TargetResult[]): string {
+  const fsync = find(results, "fsync");
+  const rows = results.filter((r) => r.skipped === undefined && r.flushes).map((r) => {
+    const share = r.id === "parquet" ? vsCeiling(r, fsync) : null;
+    return [
+      r.label,
+      r.max ? formatCount(r.max.requestsPerS) : DASH,
+      formatCount(r.flushes!.perS),
+      r.flushes!.eventsPerFlush.toFixed(1),
+      share === null ? DASH : formatPercent(share),
+    ];
+  });
+  return markdownTable(
+    ["target", "req/s", "flushes/s", "events per flush", "req/s vs fsync ceiling"],
+    rows,
+  );
+}
+
+/** The soak rows: RSS before load, at the soak's start, peak, end, and each minute's highest. */
+export function formatSoakTable(results: readonly TargetResult[]): string {
+  const rows = results.filter((r) => r.soak).map((r) => {
+    const s = r.soak!;
+    const mb = (n: number | undefined) => n === undefined ? DASH : Math.round(n).toString();
+    return [
+      r.label,
+      formatWallMinutes(s.durationS),
+      formatCount(s.requestsPerS),
+      formatCount(s.errors),
+      mb(r.rssIdleMb),
+      mb(s.startMb),
+      mb(s.peakMb),
+      mb(s.endMb),
+      s.perMinuteMb.map((n) => Math.round(n)).join(", "),
+    ];
+  });
+  return markdownTable([
+    "target",
+    "soak",
+    "req/s",
+    "errors",
+    "RSS before load MB",
+    "RSS at start MB",
+    "peak MB",
+    "end MB",
+    "highest RSS per minute MB",
+  ], rows);
+}
+
+function formatWallMinutes(seconds: number): string {
+  return seconds >= 60 ? `${(seconds / 60).toFixed(1)} min` : `${Math.round(seconds)} s`;
+}

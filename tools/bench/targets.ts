@@ -20,6 +20,8 @@ export interface TargetSpec {
   kind: TargetKind;
   batch: number;
   needsKafka: boolean;
+  /** The sink whose flushes `/metrics` counts (`herald_sink_flush_events`), if any. */
+  flushSink?: string;
   /** The command to spawn on `port`, or a reason to skip. */
   command(
     ctx: RunContext,
@@ -53,6 +55,7 @@ function heraldTarget(
     kind: "herald",
     batch,
     needsKafka: sink === "kafka",
+    flushSink: sink,
     async command(ctx, port) {
       const lake = await Deno.makeTempDir({ prefix: "herald-bench-lake-" });
       ctx.tempDirs.push(lake);
@@ -108,6 +111,33 @@ export const TARGETS: readonly TargetSpec[] = [
       }),
   },
   heraldTarget("stdout", "Herald, stdout sink", "stdout"),
+  {
+    id: "fsync",
+    label: "fsync ceiling (Deno.serve + fsync)",
+    kind: "ceiling",
+    batch: 1,
+    needsKafka: false,
+    flushSink: "fsync",
+    async command(ctx, port) {
+      const dir = await Deno.makeTempDir({ prefix: "herald-bench-fsync-" });
+      ctx.tempDirs.push(dir);
+      return {
+        cmd: Deno.execPath(),
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-read",
+          "--allow-write",
+          join(ROOT, "tools", "bench", "fsync_ceiling.ts"),
+          "--port",
+          `${port}`,
+          "--file",
+          join(dir, "ceiling.log"),
+        ],
+        env: {},
+      };
+    },
+  },
   heraldTarget("parquet", "Herald, Parquet sink", "parquet"),
   heraldTarget("kafka", "Herald, Kafka sink", "kafka"),
   heraldTarget("batch", `Herald, batch of ${BATCH_SIZE} -> Kafka`, "kafka", BATCH_SIZE),

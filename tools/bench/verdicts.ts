@@ -39,6 +39,8 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
   const ceiling = find(results, "ceiling");
   const stdout = find(results, "stdout");
   const kafka = find(results, "kafka");
+  const fsync = find(results, "fsync");
+  const parquet = find(results, "parquet");
   const batch = find(results, "batch");
   const seeds = find(results, "seeds");
   const t = THRESHOLDS;
@@ -55,6 +57,17 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
     () =>
       `${formatPercent(stdoutRatio!)} (${formatCount(stdout!.max!.requestsPerS)} vs ` +
       `${formatCount(ceiling!.max!.requestsPerS)} req/s)`,
+  ));
+
+  const parquetRatio = parquet && vsCeiling(parquet, fsync);
+  out.push(check(
+    `Parquet sink >= ${formatPercent(t.parquetVsFsync)} of fsync ceiling req/s`,
+    parquetRatio !== null && parquetRatio !== undefined,
+    notRun(["fsync", fsync], ["parquet", parquet]),
+    () => parquetRatio! >= t.parquetVsFsync,
+    () =>
+      `${formatPercent(parquetRatio!)} (${formatCount(parquet!.max!.requestsPerS)} vs ` +
+      `${formatCount(fsync!.max!.requestsPerS)} req/s)`,
   ));
 
   const kafkaRatio = kafka && vsCeiling(kafka, ceiling);
@@ -90,13 +103,17 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
       } req/s of ${batch!.eventsPerRequest})`,
   ));
 
-  out.push(check(
-    `p99 at half max rate <= ${t.kafkaP99Ms} ms with the Kafka sink`,
-    kafka?.paced !== undefined,
-    kafka ? "not measured (open loop did not run)" : notRun(["kafka", kafka]),
-    () => kafka!.paced!.p99Ms <= t.kafkaP99Ms,
-    () => `${formatMs(kafka!.paced!.p99Ms)} ms at ${formatCount(kafka!.paced!.rate)} req/s`,
-  ));
+  const p99 = (id: string, row: TargetResult | undefined, label: string, limitMs: number) =>
+    check(
+      `p99 at half max rate <= ${limitMs} ms with the ${label}`,
+      row?.paced !== undefined,
+      row ? "not measured (open loop did not run)" : notRun([id, row]),
+      () => row!.paced!.p99Ms <= limitMs,
+      () => `${formatMs(row!.paced!.p99Ms)} ms at ${formatCount(row!.paced!.rate)} req/s`,
+    );
+  out.push(p99("stdout", stdout, "stdout sink", t.localP99Ms));
+  out.push(p99("parquet", parquet, "Parquet sink", t.localP99Ms));
+  out.push(p99("kafka", kafka, "Kafka sink", t.kafkaP99Ms));
 
   for (const row of results.filter((r) => r.kind === "herald")) {
     out.push(check(
@@ -105,6 +122,21 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
       row.skipped ?? "not measured",
       () => row.rssPeakMb! <= t.rssMb,
       () => `${Math.round(row.rssPeakMb!)} MB peak over the whole load`,
+    ));
+  }
+  for (const row of results.filter((r) => r.soak)) {
+    const s = row.soak!;
+    out.push(check(
+      `${row.label}: RSS <= ${t.rssMb} MB and flat (end within ${
+        formatPercent(t.soakGrowth)
+      } of start) over a ${formatCount(s.durationS)} s soak`,
+      true,
+      "",
+      () => s.peakMb <= t.rssMb && s.endMb <= s.startMb * (1 + t.soakGrowth),
+      () =>
+        `start ${Math.round(s.startMb)}, peak ${Math.round(s.peakMb)}, end ${
+          Math.round(s.endMb)
+        } MB`,
     ));
   }
   for (const row of results.filter((r) => r.kind === "herald")) {
