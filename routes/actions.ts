@@ -33,9 +33,8 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const app = new Hono<HeraldEnv>();
   for (const action of ctx.config.actions) {
     app.on(["GET", "POST"], action.path, async (c) => {
-      if (c.req.method === "HEAD") {
-        return methodNotAllowed(c.req.method, action.path, ["GET", "POST"]);
-      }
+      const method = c.req.method;
+      if (method === "HEAD") return methodNotAllowed(method, action.path, ["GET", "POST"]);
       let input: Record<string, unknown> = {};
       const problems: FieldProblem[] = [];
       const maxEventBytes = ctx.config.server.max_event_bytes;
@@ -46,7 +45,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       if (query >= 0 && url.length - query - 1 > maxEventBytes) {
         return tooLarge(c, "Query string", maxEventBytes);
       }
-      if (c.req.method === "GET") {
+      if (method === "GET") {
         for (const [key, values] of Object.entries(queryParams(url, query))) {
           if (values.length > 1) problems.push({ field: key, problem: "is given more than once" });
           input[key] = values[0];
@@ -64,7 +63,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         }
         input = body ?? {};
       }
-      const result = buildEvent(c, ctx, action, input, c.req.method === "GET");
+      const result = buildEvent(c, ctx, action, input, method === "GET");
       if ("problems" in result || problems.length > 0) {
         const all = [...problems, ...("problems" in result ? result.problems : [])];
         return c.json(

@@ -67,6 +67,31 @@ export function readFields(
   return problems.length > 0 ? { problems } : { values };
 }
 
+// The allow-list's columns, worked out once per config's list rather than per event.
+const columnsOf = new WeakMap<readonly string[], [string, string][]>();
+
+function headerColumns(headers: readonly string[]): [string, string][] {
+  let pairs = columnsOf.get(headers);
+  if (!pairs) {
+    pairs = headers.filter((h) => !isSensitiveHeader(h)).map((h) => [h, headerColumn(h)]);
+    columnsOf.set(headers, pairs);
+  }
+  return pairs;
+}
+
+// Events of the same millisecond share one ISO string: under load dozens do.
+let isoMs = NaN;
+let isoText = "";
+
+/** `new Date(ms).toISOString()`, from the last call's text when `ms` is the same. */
+export function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
+}
+
 /**
  * Builds the flat event: `event_id`, `event_type`, `action`, `received_at`, the
  * allow-listed headers, `client_ip`, `request_id`, then the action's fields.
@@ -83,10 +108,10 @@ export function enrich(
     event_id: options.deps.eventId(now),
     event_type: action.event_type,
     action: action.name,
-    received_at: new Date(now).toISOString(),
+    received_at: isoTime(now),
   };
-  for (const header of options.headers) {
-    if (!isSensitiveHeader(header)) event[headerColumn(header)] = meta.headers.get(header);
+  for (const [header, column] of headerColumns(options.headers)) {
+    event[column] = meta.headers.get(header);
   }
   event.client_ip = meta.clientIp;
   event.request_id = meta.requestId;

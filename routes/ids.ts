@@ -6,6 +6,7 @@
  * @module
  */
 
+const POOL_IDS = 256;
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Creates a UUIDv7 generator; ids it returns sort in creation order. */
@@ -15,8 +16,16 @@ export function uuidv7Generator(
   let lastMs = -1;
   let counter = 0;
   const bytes = new Uint8Array(16);
+  // Random bytes come from a pool refilled every POOL_IDS ids: one call to the
+  // system's source per id cost more than the rest of the id.
+  const pool = new Uint8Array(16 * POOL_IDS);
+  let used = POOL_IDS;
   return (nowMs) => {
-    fillRandom(bytes);
+    if (used === POOL_IDS) {
+      fillRandom(pool);
+      used = 0;
+    }
+    bytes.set(pool.subarray(used * 16, ++used * 16));
     let ms = Math.max(Math.floor(nowMs), lastMs);
     if (ms === lastMs) {
       counter++;

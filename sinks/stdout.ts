@@ -1,11 +1,16 @@
 /**
- * The stdout sink: one NDJSON line per event, formatted by pino and written to
- * standard output with group commit. A write resolves once its line has been
- * handed to the stdout file descriptor.
+ * The stdout sink: one NDJSON line per event, written to standard output with
+ * group commit. A write resolves once its line has been handed to the stdout
+ * file descriptor.
+ *
+ * The line is the event's `JSON.stringify`: the bytes pino writes for a flat
+ * event object with its level, time and pid off (a test holds the two equal),
+ * at a fraction of the cost. Formatting each event through pino took about a
+ * fifth of the whole single-event request's CPU and added nothing to the line;
+ * pino stays Herald's logger, on stderr.
  *
  * @module
  */
-import pino from "pino";
 import { GroupCommit } from "./_group_commit.ts";
 import { type ByteWriter, writeAll } from "./io.ts";
 import {
@@ -26,17 +31,9 @@ export function createStdoutSink(
   out: ByteWriter = Deno.stdout,
   metrics: SinkMetrics = NO_SINK_METRICS,
 ): Sink {
-  let lines: string[] = [];
-  // Only the event itself goes out: no level, time or pid. pino then starts the
-  // object with a comma, which `format` removes.
-  const formatter = pino(
-    { base: null, timestamp: false, formatters: { level: () => ({}) } },
-    { write: (line: string) => lines.push(line) },
-  );
   const format = (events: readonly Event[]): string => {
-    for (const event of events) formatter.info(event);
-    const text = lines.map((l) => l.startsWith("{,") ? "{" + l.slice(2) : l).join("");
-    lines = [];
+    let text = "";
+    for (const event of events) text += JSON.stringify(event) + "\n";
     return text;
   };
   const encoder = new TextEncoder();

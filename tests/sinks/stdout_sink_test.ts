@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import pino from "pino";
 import { createStdoutSink } from "../../sinks/stdout.ts";
 import { SinkUnavailableError } from "../../sinks/contract.ts";
 import type { Event } from "../../sinks/mod.ts";
@@ -39,6 +41,30 @@ Deno.test("createStdoutSink() writes one JSON line per event, exactly the event"
   assert.deepEqual(lines.map((l) => JSON.parse(l)), events);
   assert.equal(lines.length, 2, "a newline in a value cannot forge a line");
   await sink.close();
+});
+
+Deno.test("createStdoutSink() writes the bytes pino writes for the event, byte for byte", async () => {
+  const chunks: Uint8Array[] = [];
+  const out = {
+    write: (bytes: Uint8Array) => Promise.resolve(chunks.push(bytes.slice()) && bytes.length),
+  };
+  const sink = createStdoutSink({ max_pending_bytes: 1 << 20 }, out);
+  const events: Event[] = [
+    { event_id: "a", host: 'q"uo\\te\t\r\n\u0000\u001f\u007f', strength: -0, ratio: 1e21 },
+    { event_id: "b", text: "große Axt 🪓 \u2028\u2029 lone \ud800 surrogate", ok: true },
+    { event_id: "c", nan: NaN, inf: Infinity, big: 2 ** 53, tiny: 5e-324 },
+    { event_id: "d", long: "x".repeat(5000) + '"' + "é".repeat(300), empty: "", nil: null },
+  ];
+  await sink.write(events);
+  await sink.close();
+  // pino as the sink used it: no level, time or pid, the leading comma removed.
+  const lines: string[] = [];
+  const logger = pino(
+    { base: null, timestamp: false, formatters: { level: () => ({}) } },
+    { write: (line: string) => lines.push(line.startsWith("{,") ? "{" + line.slice(2) : line) },
+  );
+  for (const event of events) logger.info(event);
+  assert.equal(new TextDecoder().decode(Buffer.concat(chunks)), lines.join(""));
 });
 
 Deno.test("createStdoutSink() resolves a write only after its bytes were written, in groups", async () => {
