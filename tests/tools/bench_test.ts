@@ -432,6 +432,9 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
       assert.ok(stdout.includes(`| ${label}`), "the table is printed too");
     }
     assert.match(text, /\| cores \(`nproc`\)\s+\| \d+/);
+    const stages = text.slice(text.indexOf("## The single-event route, stage by stage"));
+    assert.match(stages, /\| whole request in-process [^|]*\|\s+\d+\.\d\d \|/);
+    assert.match(stages, /\| stdout sink: the line [^|]*\|\s+\d+\.\d\d \|/);
     assert.match(stdout, /^(PASS|FAIL) {2}stdout sink >= 60% of ceiling req\/s: /m);
     assert.match(stdout, /^SKIP {2}batch route -> Kafka/m);
     const svg = await Deno.readTextFile(`${dir}/BENCH.svg`);

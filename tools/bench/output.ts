@@ -1,7 +1,7 @@
 /**
  * What a bench run leaves behind: `BENCHMARKS.md` (or the `--out` file) with
- * the machine's facts, the tables, the lander's and the batch stages' rows,
- * and the chart beside it as SVG.
+ * the machine's facts, the tables, the lander's rows, the single-event and
+ * batch routes' stages, and the chart beside it as SVG.
  *
  * @module
  */
@@ -14,6 +14,11 @@ import { log, ROOT } from "./process.ts";
 import type { RunFacts } from "./results.ts";
 import type { BenchRun } from "./run.ts";
 import { profileBatchStages, renderStages, STAGES_NOTE } from "./stages.ts";
+import {
+  profileRequestStages,
+  renderRequestStages,
+  REQUEST_STAGES_NOTE,
+} from "./request_stages.ts";
 
 async function commandOutput(cmd: string, args: string[]): Promise<string | null> {
   try {
@@ -89,6 +94,12 @@ export async function writeReport(
   let markdown = renderMarkdown(results, facts, relative(dirname(outPath), chartPath));
   if (lander) {
     markdown += `\n## The lander\n\n${renderLander(lander)}\n\n${LANDER_NOTE}\n`;
+  }
+  if (options.only.includes("stdout")) {
+    log("Profiling the single-event route stage by stage, in-process");
+    markdown += `\n## The single-event route, stage by stage\n\n${
+      renderRequestStages(await profileRequestStages())
+    }\n\n${REQUEST_STAGES_NOTE}\n`;
   }
   if (options.only.includes("batch")) {
     log("Profiling the batch route stage by stage, in-process");
