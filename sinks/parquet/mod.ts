@@ -16,14 +16,8 @@
 import type { GatewayConfig } from "../../config/mod.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { type ParquetOptions, parquetOptions as options } from "./options.ts";
-import {
-  type Column,
-  inferColumns,
-  lakeTables,
-  ParquetEncoder,
-  removeStaleTemps,
-  syncDir,
-} from "./file.ts";
+import { type Column, inferColumns, lakeTables, removeStaleTemps, syncDir } from "./file.ts";
+import { ParquetEncoder } from "./encoder.ts";
 import {
   type Event,
   type Health,
@@ -34,7 +28,8 @@ import {
   SinkUnavailableError,
 } from "../contract.ts";
 import { Roller } from "./roll.ts";
-import { type LogItem, type Segment, SegmentLog, SegmentRows } from "./wal.ts";
+import { type LogItem, type Segment, SegmentLog } from "./wal.ts";
+import { SegmentRows } from "./rows.ts";
 
 // What the lander shares with this sink: the same columns, partitions, encoder and file writes.
 export {
@@ -42,7 +37,6 @@ export {
   type CompressionName,
   isTempName,
   lakeTables,
-  ParquetEncoder,
   partitionOf,
   removeStaleTemps,
   syncDir,
@@ -50,6 +44,7 @@ export {
   writeFileAtomic,
 } from "./file.ts";
 export { ColumnarBuffer } from "./columnar.ts";
+export { ParquetEncoder } from "./encoder.ts";
 
 export type { ParquetOptions } from "./options.ts";
 
@@ -69,17 +64,23 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>
     tables.get(table) ?? inferColumns([event]);
-  const newRows = () => new SegmentRows(columnsOf, opts.roll_rows);
   const parquetEncoder = new ParquetEncoder();
+  const newRows = (id: string) =>
+    new SegmentRows(id, {
+      dir: opts.dir,
+      columnsOf,
+      rollRows: opts.roll_rows,
+      rowGroupRows: opts.row_group_rows,
+      compression: opts.compression,
+      encoder: parquetEncoder,
+    });
   // Health has two parts that recover apart: the log (cleared by the next
   // write that reaches the disk) and the files (cleared by the next roll).
   const log = new SegmentLog(walDir, metrics, logger, () => void roller.roll());
   const roller: Roller = new Roller({
-    dir: opts.dir,
     walDir,
-    compression: opts.compression,
-    encoder: parquetEncoder,
     openSegment,
+    reread: (segment) => log.read(segment.path, newRows(segment.id)),
     metrics,
     logger,
   });
@@ -96,7 +97,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       id,
       path,
       file,
-      rows: newRows(),
+      rows: newRows(id),
       bytes: 0,
       durable: 0,
       broken: false,
@@ -108,7 +109,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     return segment;
   }
 
-  await log.replay(newRows, (id, path, rows) => roller.retire(id, path, rows));
+  await log.replay(newRows, (path, rows) => roller.retire(path, rows));
   roller.current = await openSegment();
   roller.watch(opts.roll_interval_ms);
 
