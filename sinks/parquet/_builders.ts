@@ -15,6 +15,7 @@ import {
   Utf8,
 } from "apache-arrow";
 import type { Column } from "./file.ts";
+import { discard } from "../io.ts";
 
 const encoder = new TextEncoder();
 
@@ -25,6 +26,7 @@ function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array>(
   if (needed <= array.length) return array;
   const next = new (array.constructor as new (n: number) => T)(Math.max(needed, array.length * 2));
   next.set(array as never);
+  discard(array);
   return next;
 }
 

@@ -9,7 +9,7 @@
 import type { Logger } from "pino";
 import type { GroupCommit } from "../_group_commit.ts";
 import { type Event, type SinkMetrics, SinkUnavailableError } from "../contract.ts";
-import { writeAll } from "../io.ts";
+import { discard, writeAll } from "../io.ts";
 import type { SegmentRows } from "./rows.ts";
 
 /** One write's lines and rows, as its segment's group commit carries them. */
@@ -90,7 +90,9 @@ export class SegmentLog {
       await segment.file.syncData();
       segment.durable += bytes.length;
       this.logError = null;
+      discard(bytes);
     } catch (error) {
+      discard(bytes);
       this.#metrics.error("parquet", "log_write");
       this.logError = `Cannot write the log: ${(error as Error).message}`;
       await this.#cutBack(segment);
