@@ -115,24 +115,35 @@ class Utf8Builder implements Builder {
   }
 }
 
-class FixedBuilder<T extends Float64Array | BigInt64Array> implements Builder {
+/** Floats, or 64-bit ints (written as two 32-bit words: no BigInt per value). */
+class FixedBuilder implements Builder {
   readonly type: DataType;
-  #values: T;
-  #convert: (value: unknown) => number | bigint | null;
+  #values: Float64Array | Int32Array;
+  #convert: (value: unknown) => number | null;
   #validity = new Validity();
   #length = 0;
 
-  constructor(type: DataType, values: T, convert: (value: unknown) => number | bigint | null) {
+  constructor(type: DataType, convert: (value: unknown) => number | null) {
     this.type = type;
-    this.#values = values;
+    this.#values = type instanceof Float64 ? new Float64Array(256) : new Int32Array(512);
     this.#convert = convert;
   }
 
   append(value: unknown): void {
     const i = this.#length++;
     const v = value === null || value === undefined ? null : this.#convert(value);
-    this.#values = grow(this.#values, i + 1);
-    if (v !== null) this.#values[i] = v as never;
+    const values = this.#values;
+    if (values instanceof Float64Array) {
+      const floats = this.#values = grow(values, i + 1);
+      if (v !== null) floats[i] = v;
+    } else {
+      const words = this.#values = grow(values, 2 * i + 2);
+      if (v !== null) {
+        const high = Math.floor(v / 4294967296);
+        words[2 * i] = v - high * 4294967296; // Little-endian: the low word first.
+        words[2 * i + 1] = high;
+      }
+    }
     this.#validity.set(i, v !== null);
   }
 
@@ -141,12 +152,16 @@ class FixedBuilder<T extends Float64Array | BigInt64Array> implements Builder {
   }
 
   finish(length: number, view: boolean): Data {
+    const values = this.#values;
+    const data = values instanceof Float64Array
+      ? cut(values, length, view)
+      : new BigInt64Array(cut(values, 2 * length, view).buffer, 0, length);
     return makeData({
       type: this.type as Float64,
       length,
       nullCount: this.#validity.nulls,
       nullBitmap: this.#validity.finish(length, view),
-      data: cut(this.#values, length, view) as unknown as Float64Array,
+      data: data as Float64Array,
     });
   }
 
@@ -190,23 +205,41 @@ class BoolBuilder implements Builder {
   }
 }
 
-const toInt = (v: unknown) =>
-  typeof v === "number" && Number.isFinite(v) ? BigInt(Math.trunc(v)) : null;
+const toInt = (v: unknown) => typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null;
 const toFloat = (v: unknown) => typeof v === "number" ? v : null;
 const toMillis = (v: unknown) => {
-  const ms = typeof v === "string" ? Date.parse(v) : typeof v === "number" ? v : NaN;
-  return Number.isFinite(ms) ? BigInt(ms) : null;
+  const ms = typeof v === "string" ? isoMillis(v) : typeof v === "number" ? v : NaN;
+  return Number.isFinite(ms) ? Math.trunc(ms) : null;
 };
+
+// Events of one second share the text of their time up to the second, so
+// its parse is cached and only the milliseconds are read per event.
+let secondText = "\0";
+let secondMillis = NaN;
+
+/** `Date.parse(text)`, fast for `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+function isoMillis(text: string): number {
+  if (text.length !== 24 || text.charCodeAt(19) !== 46 || text.charCodeAt(23) !== 90) {
+    return Date.parse(text);
+  }
+  const a = text.charCodeAt(20) - 48, b = text.charCodeAt(21) - 48, c = text.charCodeAt(22) - 48;
+  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) return Date.parse(text);
+  if (!text.startsWith(secondText)) {
+    secondText = text.slice(0, 19);
+    secondMillis = Date.parse(`${secondText}.000Z`);
+  }
+  return secondMillis + a * 100 + b * 10 + c;
+}
 
 /** A builder for the type of `column`. */
 export function builderFor(column: Column): Builder {
   switch (column.type) {
     case "int":
-      return new FixedBuilder(new Int64(), new BigInt64Array(256), toInt);
+      return new FixedBuilder(new Int64(), toInt);
     case "float":
-      return new FixedBuilder(new Float64(), new Float64Array(256), toFloat);
+      return new FixedBuilder(new Float64(), toFloat);
     case "timestamp":
-      return new FixedBuilder(new TimestampMillisecond("UTC"), new BigInt64Array(256), toMillis);
+      return new FixedBuilder(new TimestampMillisecond("UTC"), toMillis);
     case "bool":
       return new BoolBuilder();
     default:

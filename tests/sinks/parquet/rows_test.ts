@@ -22,14 +22,16 @@ function join(i: number, extra: Record<string, unknown> = {}): Event {
     event_id: `e${String(i).padStart(3, "0")}`,
     event_type: "join_guild",
     action: "join",
-    received_at: new Date(Date.UTC(2026, 10, 23, 10, 0, 0, i)).toISOString(),
+    // Across seconds, so the parse of each second's time is not reused for the next.
+    received_at: new Date(Date.UTC(2026, 10, 23, 10, 0, 0, i * 97)).toISOString(),
     host: i % 4 === 0 ? null : `user${i}.comcast.com`,
     user_agent: "test",
     accept: "*/*",
     client_ip: "127.0.0.1",
     request_id: `r${i}`,
     guild: i % 5 === 0 ? "épée ⚔" : `g${i}`,
-    rank: i % 3 === 0 ? null : i,
+    // Past 32 bits, negative too: both words of an int64.
+    rank: i % 3 === 0 ? null : i % 2 === 0 ? i : -i * 1e10,
     ...extra,
   } as Event;
 }
@@ -71,12 +73,16 @@ Deno.test("createParquetSink() writes files of roll_rows events in row groups of
     [2, 0, 10],
   ]);
   // Buffers are reused between row groups: every value and null must still be its own.
-  const rows = await query(dir, "select event_id, host, guild, rank from joins order by event_id");
+  const rows = await query(
+    dir,
+    "select event_id, epoch_ms(received_at), host, guild, rank from joins order by event_id",
+  );
   assert.deepEqual(
     rows,
     Array.from({ length: 60 }, (_, i) => {
       const e = join(i);
-      return [e.event_id, e.host, e.guild, e.rank === null ? null : BigInt(e.rank as number)];
+      const rank = e.rank === null ? null : BigInt(e.rank as number);
+      return [e.event_id, BigInt(Date.parse(String(e.received_at))), e.host, e.guild, rank];
     }),
   );
 });
