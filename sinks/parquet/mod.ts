@@ -50,12 +50,16 @@ export type { ParquetOptions } from "./options.ts";
 
 export { parseSegment } from "./wal.ts";
 
+/** The table of events whose action the config no longer has, with its JSON text. */
+const DEFAULT_TABLE = ["events", '"events"'] as const;
+
 /** Creates the sink: replays any write-ahead log left by a crash, then opens a new one. */
 export async function createParquetSink(opts: ParquetOptions, context: SinkContext): Promise<Sink> {
   const logger = context.logger.child({ sink: "parquet" });
   const metrics = context.metrics ?? NO_SINK_METRICS;
   let tables = lakeTables(context.config);
-  const tableMap = (config: GatewayConfig) => new Map(config.actions.map((a) => [a.name, a.table]));
+  const tableMap = (config: GatewayConfig) =>
+    new Map(config.actions.map((a) => [a.name, [a.table, JSON.stringify(a.table)] as const]));
   let tableOf = tableMap(context.config);
   const walDir = `${opts.dir}/_wal`;
   await Deno.mkdir(walDir, { recursive: true });
@@ -124,11 +128,15 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           `Parquet files are behind: ${buffered} events waiting to be written`,
         );
       }
-      const rows = events.map((
-        e,
-      ): [string, Event] => [tableOf.get(String(e.action)) ?? "events", e]);
-      const text = rows.map((r) => JSON.stringify(r) + "\n").join("");
-      await segment.commit.write({ text, rows }, text.length);
+      // Each line is `[table, event]`, built from the table's JSON text.
+      const tables: string[] = [];
+      let text = "";
+      for (const e of events) {
+        const table = tableOf.get(String(e.action)) ?? DEFAULT_TABLE;
+        tables.push(table[0]);
+        text += `[${table[1]},${JSON.stringify(e)}]\n`;
+      }
+      await segment.commit.write({ text, tables, events }, text.length);
       if (segment.rows.count >= opts.roll_rows || segment.bytes >= opts.roll_bytes) {
         void roller.roll();
       }

@@ -12,10 +12,11 @@ import { type Event, type SinkMetrics, SinkUnavailableError } from "../contract.
 import { discard, writeAll } from "../io.ts";
 import type { SegmentRows } from "./rows.ts";
 
-/** One write's lines and rows, as its segment's group commit carries them. */
+/** One write's lines, and its events with the table of each, as its segment's group commit carries them. */
 export interface LogItem {
   text: string;
-  rows: [string, Event][];
+  tables: readonly string[];
+  events: readonly Event[];
 }
 
 /** A log segment, open for writes. */
@@ -66,6 +67,7 @@ export class SegmentLog {
   #metrics: SinkMetrics;
   #logger: Logger;
   #onBroken: () => void;
+  #bytes = new Uint8Array(64 * 1024);
   /** Why the log cannot be written, until the next write that reaches the disk. */
   logError: string | null = null;
 
@@ -83,31 +85,48 @@ export class SegmentLog {
     if (segment.broken) {
       throw new SinkUnavailableError(this.logError ?? "The log cannot be written");
     }
-    const bytes = encoder.encode(items.map((i) => i.text).join(""));
+    const bytes = this.#encode(items);
     const started = performance.now();
     try {
       await writeAll(segment.file, bytes);
       await segment.file.syncData();
       segment.durable += bytes.length;
       this.logError = null;
-      discard(bytes);
     } catch (error) {
-      discard(bytes);
       this.#metrics.error("parquet", "log_write");
       this.logError = `Cannot write the log: ${(error as Error).message}`;
       await this.#cutBack(segment);
       throw new SinkUnavailableError(this.logError, { cause: error });
     }
     let events = 0;
-    for (const item of items) {
-      for (const [table, event] of item.rows) segment.rows.add(table, event);
-      segment.bytes += item.text.length;
-      events += item.rows.length;
+    for (const { text, tables, events: logged } of items) {
+      for (let i = 0; i < logged.length; i++) segment.rows.add(tables[i]!, logged[i]!);
+      segment.bytes += text.length;
+      events += logged.length;
     }
     this.#metrics.flushed("parquet", events, (performance.now() - started) / 1000);
     // The writes are durable; answering them waits while the encoder is far
     // behind, so the bytes waiting for it stay bounded (and later writes get 503).
     await segment.rows.drained();
+  }
+
+  /**
+   * The UTF-8 bytes of `items`' lines, in a buffer reused by every flush (one
+   * flush runs at a time, and its bytes are written before it returns).
+   */
+  #encode(items: LogItem[]): Uint8Array {
+    let length = 0;
+    for (const item of items) {
+      const text = item.text;
+      if (this.#bytes.length - length < text.length * 3) {
+        const next = new Uint8Array(Math.max(2 * this.#bytes.length, length + text.length * 3));
+        next.set(this.#bytes.subarray(0, length));
+        discard(this.#bytes);
+        this.#bytes = next;
+      }
+      length += encoder.encodeInto(text, this.#bytes.subarray(length)).written;
+    }
+    return this.#bytes.subarray(0, length);
   }
 
   /**
