@@ -8,3 +8,18 @@ export interface ByteWriter {
 export async function writeAll(writer: ByteWriter, bytes: Uint8Array): Promise<void> {
   while (bytes.length > 0) bytes = bytes.subarray(await writer.write(bytes));
 }
+
+/**
+ * Frees the memory behind `bytes` now instead of at some later garbage
+ * collection, by detaching its buffer: V8 collects little garbage where
+ * little is allocated on its heap, so big buffers could pile up unreclaimed.
+ * `bytes` must own its buffer, and neither may be used again. Buffers that
+ * cannot be detached (WebAssembly memory) are left alone.
+ */
+export function discard(bytes: ArrayBufferView): void {
+  try {
+    (bytes.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable: freed by the garbage collector, as any buffer.
+  }
+}

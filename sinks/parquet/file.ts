@@ -1,12 +1,11 @@
 /**
- * Parquet files for the lake: each table's typed columns from the config, the
- * encoding (an Arrow table in, Parquet out, on a worker), Hive-style partition paths, and
- * crash-safe writes (temporary name, fsync, rename, fsync of the folder).
+ * Parquet files for the lake: each table's typed columns from the config,
+ * Hive-style partition paths, and crash-safe writes (temporary name, fsync,
+ * rename, fsync of the folder). The encoding is in `encoder.ts`.
  * Shared by the Parquet sink and the Kafka lander.
  *
  * @module
  */
-import { type Table, tableToIPC } from "apache-arrow";
 import type { GatewayConfig } from "../../config/mod.ts";
 import { headerColumn } from "../../config/columns.ts";
 import { writeAll } from "../io.ts";
@@ -58,58 +57,6 @@ export function inferColumns(events: readonly Event[]): Column[] {
 export const COMPRESSIONS = ["zstd", "snappy", "none"] as const;
 /** One of {@linkcode COMPRESSIONS}. */
 export type CompressionName = typeof COMPRESSIONS[number];
-
-/**
- * Encodes Arrow tables as Parquet files on a worker thread, one job at a
- * time, so encoding never stalls the thread that answers requests.
- */
-export class ParquetEncoder {
-  #worker: Worker | null = null;
-  #jobs = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
-  #next = 0;
-
-  #start(): Worker {
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    worker.onmessage = (
-      { data }: MessageEvent<{ id: number; parquet?: Uint8Array; error?: string }>,
-    ) => {
-      const job = this.#jobs.get(data.id);
-      this.#jobs.delete(data.id);
-      if (data.parquet) job?.resolve(data.parquet);
-      else job?.reject(new Error(`Cannot encode Parquet: ${data.error}`));
-    };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      for (const job of this.#jobs.values()) {
-        job.reject(new Error(`Parquet worker failed: ${event.message}`));
-      }
-      this.#jobs.clear();
-      this.#worker?.terminate();
-      this.#worker = null;
-    };
-    return worker;
-  }
-
-  /** Encodes `table` with `compression`. */
-  encode(table: Table, compression: CompressionName): Promise<Uint8Array> {
-    this.#worker ??= this.#start();
-    const ipc = tableToIPC(table, "stream");
-    const id = this.#next++;
-    const done = new Promise<Uint8Array>((resolve, reject) =>
-      this.#jobs.set(id, { resolve, reject })
-    );
-    this.#worker.postMessage({ id, ipc, compression }, [ipc.buffer as ArrayBuffer]);
-    return done;
-  }
-
-  /** Stops the worker. */
-  close(): void {
-    this.#worker?.terminate();
-    this.#worker = null;
-  }
-}
 
 /** The Hive partition of an event: `dt=YYYY-MM-DD/hour=HH` of its `received_at` (UTC). */
 export function partitionOf(event: Event): string {
@@ -201,6 +148,11 @@ export async function writeFileAtomic(
     throw error;
   }
   file.close();
+  await renameIntoPlace(tmp, path);
+}
+
+/** Renames a complete, fsynced temporary file to `path` and fsyncs the folder. */
+export async function renameIntoPlace(tmp: string, path: string): Promise<void> {
   await Deno.rename(tmp, path);
-  await syncDir(dir);
+  await syncDir(path.slice(0, path.lastIndexOf("/")));
 }

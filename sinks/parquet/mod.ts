@@ -16,14 +16,8 @@
 import type { GatewayConfig } from "../../config/mod.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { type ParquetOptions, parquetOptions as options } from "./options.ts";
-import {
-  type Column,
-  inferColumns,
-  lakeTables,
-  ParquetEncoder,
-  removeStaleTemps,
-  syncDir,
-} from "./file.ts";
+import { type Column, inferColumns, lakeTables, removeStaleTemps, syncDir } from "./file.ts";
+import { ParquetEncoder } from "./encoder.ts";
 import {
   type Event,
   type Health,
@@ -34,7 +28,8 @@ import {
   SinkUnavailableError,
 } from "../contract.ts";
 import { Roller } from "./roll.ts";
-import { type LogItem, type Segment, SegmentLog, SegmentRows } from "./wal.ts";
+import { type LogItem, type Segment, SegmentLog } from "./wal.ts";
+import { SegmentRows } from "./rows.ts";
 
 // What the lander shares with this sink: the same columns, partitions, encoder and file writes.
 export {
@@ -42,7 +37,6 @@ export {
   type CompressionName,
   isTempName,
   lakeTables,
-  ParquetEncoder,
   partitionOf,
   removeStaleTemps,
   syncDir,
@@ -50,17 +44,22 @@ export {
   writeFileAtomic,
 } from "./file.ts";
 export { ColumnarBuffer } from "./columnar.ts";
+export { ParquetEncoder } from "./encoder.ts";
 
 export type { ParquetOptions } from "./options.ts";
 
 export { parseSegment } from "./wal.ts";
+
+/** The table of events whose action the config no longer has, with its JSON text. */
+const DEFAULT_TABLE = ["events", '"events"'] as const;
 
 /** Creates the sink: replays any write-ahead log left by a crash, then opens a new one. */
 export async function createParquetSink(opts: ParquetOptions, context: SinkContext): Promise<Sink> {
   const logger = context.logger.child({ sink: "parquet" });
   const metrics = context.metrics ?? NO_SINK_METRICS;
   let tables = lakeTables(context.config);
-  const tableMap = (config: GatewayConfig) => new Map(config.actions.map((a) => [a.name, a.table]));
+  const tableMap = (config: GatewayConfig) =>
+    new Map(config.actions.map((a) => [a.name, [a.table, JSON.stringify(a.table)] as const]));
   let tableOf = tableMap(context.config);
   const walDir = `${opts.dir}/_wal`;
   await Deno.mkdir(walDir, { recursive: true });
@@ -69,17 +68,23 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>
     tables.get(table) ?? inferColumns([event]);
-  const newRows = () => new SegmentRows(columnsOf, opts.roll_rows);
   const parquetEncoder = new ParquetEncoder();
+  const newRows = (id: string) =>
+    new SegmentRows(id, {
+      dir: opts.dir,
+      columnsOf,
+      rollRows: opts.roll_rows,
+      rowGroupRows: opts.row_group_rows,
+      compression: opts.compression,
+      encoder: parquetEncoder,
+    });
   // Health has two parts that recover apart: the log (cleared by the next
   // write that reaches the disk) and the files (cleared by the next roll).
   const log = new SegmentLog(walDir, metrics, logger, () => void roller.roll());
   const roller: Roller = new Roller({
-    dir: opts.dir,
     walDir,
-    compression: opts.compression,
-    encoder: parquetEncoder,
     openSegment,
+    reread: (segment) => log.read(segment.path, newRows(segment.id)),
     metrics,
     logger,
   });
@@ -96,7 +101,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
       id,
       path,
       file,
-      rows: newRows(),
+      rows: newRows(id),
       bytes: 0,
       durable: 0,
       broken: false,
@@ -108,7 +113,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     return segment;
   }
 
-  await log.replay(newRows, (id, path, rows) => roller.retire(id, path, rows));
+  await log.replay(newRows, (path, rows) => roller.retire(path, rows));
   roller.current = await openSegment();
   roller.watch(opts.roll_interval_ms);
 
@@ -123,11 +128,15 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
           `Parquet files are behind: ${buffered} events waiting to be written`,
         );
       }
-      const rows = events.map((
-        e,
-      ): [string, Event] => [tableOf.get(String(e.action)) ?? "events", e]);
-      const text = rows.map((r) => JSON.stringify(r) + "\n").join("");
-      await segment.commit.write({ text, rows }, text.length);
+      // Each line is `[table, event]`, built from the table's JSON text.
+      const tables: string[] = [];
+      let text = "";
+      for (const e of events) {
+        const table = tableOf.get(String(e.action)) ?? DEFAULT_TABLE;
+        tables.push(table[0]);
+        text += `[${table[1]},${JSON.stringify(e)}]\n`;
+      }
+      await segment.commit.write({ text, tables, events }, text.length);
       if (segment.rows.count >= opts.roll_rows || segment.bytes >= opts.roll_bytes) {
         void roller.roll();
       }

@@ -21,6 +21,10 @@ export const parquetOptions = object({
     withDefault(positiveInt(), 100000),
     "buffered events that trigger a roll into Parquet files",
   ),
+  row_group_rows: doc(
+    withDefault(positiveInt(), 10000),
+    "events per Parquet row group: the unit the sink buffers and encodes, per table partition",
+  ),
   roll_bytes: doc(withDefault(positiveInt(), 64 * 1024 * 1024), "logged bytes that trigger a roll"),
   roll_interval_ms: doc(
     withDefault(positiveInt(), 60000),

@@ -9,18 +9,17 @@
  */
 import type { Logger } from "pino";
 import type { SinkMetrics } from "../contract.ts";
-import { type CompressionName, type ParquetEncoder, syncDir, writeFileAtomic } from "./file.ts";
-import type { Segment, SegmentRows } from "./wal.ts";
+import { syncDir } from "./file.ts";
+import type { SegmentRows } from "./rows.ts";
+import type { Segment } from "./wal.ts";
 
 /** What a {@linkcode Roller} writes with. */
 export interface RollerOptions {
-  /** The lake folder. */
-  dir: string;
   walDir: string;
-  compression: CompressionName;
-  encoder: ParquetEncoder;
   /** Opens the next log segment. */
   openSegment: () => Promise<Segment>;
+  /** Reads a segment's rows again from its log, after a roll failed part way. */
+  reread: (segment: Segment) => Promise<SegmentRows>;
   metrics: SinkMetrics;
   logger: Logger;
 }
@@ -48,15 +47,11 @@ export class Roller {
     return this.sealed.reduce((n, s) => n + s.rows.count, this.current?.rows.count ?? 0);
   }
 
-  /** Writes the files of a segment's `rows`, then deletes the segment at `path`. */
-  async retire(id: string, path: string, rows: SegmentRows): Promise<void> {
-    const { dir, compression, encoder, metrics } = this.#o;
-    for (const [key, n, buffer] of rows.files()) {
-      const bytes = await encoder.encode(buffer.toTable(), compression);
-      await writeFileAtomic(`${dir}/${key}/herald-${id}-${n}.parquet`, bytes);
-      this.filesWritten++;
-      metrics.fileWritten("parquet");
-    }
+  /** Finishes the files of a segment's `rows`, then deletes the segment at `path`. */
+  async retire(path: string, rows: SegmentRows): Promise<void> {
+    const files = await rows.finish();
+    for (let i = 0; i < files; i++) this.#o.metrics.fileWritten("parquet");
+    this.filesWritten += files;
     // Already gone if someone deleted the lake under a running Herald: the
     // files above were written from memory all the same.
     await Deno.remove(path).catch((error) => {
@@ -127,7 +122,9 @@ export class Roller {
       }
       while (this.sealed.length > 0) {
         const segment = this.sealed[0]!;
-        await this.retire(segment.id, segment.path, segment.rows);
+        // Rows that went into files that failed are gone: read them again.
+        if (segment.rows.finished) segment.rows = await this.#o.reread(segment);
+        await this.retire(segment.path, segment.rows);
         this.sealed.shift();
       }
       this.rollError = null;

@@ -1,57 +1,22 @@
 /**
  * The write-ahead log of the Parquet sink: segments in `<dir>/_wal/`, each a
  * file of JSON lines `[table, event]` appended and fsynced by the segment's
- * group commit, with the segment's events kept in column buffers for its
- * Parquet files. After a crash, the segments left behind are replayed.
+ * group commit, with the segment's events streamed into its Parquet files
+ * (`rows.ts`). After a crash, the segments left behind are replayed.
  *
  * @module
  */
 import type { Logger } from "pino";
 import type { GroupCommit } from "../_group_commit.ts";
 import { type Event, type SinkMetrics, SinkUnavailableError } from "../contract.ts";
-import { writeAll } from "../io.ts";
-import { ColumnarBuffer } from "./columnar.ts";
-import { type Column, partitionOf } from "./file.ts";
+import { discard, writeAll } from "../io.ts";
+import type { SegmentRows } from "./rows.ts";
 
-/**
- * A segment's events, by table partition, in column buffers of at most
- * `rollRows` events each; buffer n of a partition becomes file n.
- */
-export class SegmentRows {
-  #buffers = new Map<string, ColumnarBuffer[]>();
-  #columnsOf: (table: string, event: Event) => readonly Column[];
-  #rollRows: number;
-  count = 0;
-
-  constructor(columnsOf: (table: string, event: Event) => readonly Column[], rollRows: number) {
-    this.#columnsOf = columnsOf;
-    this.#rollRows = rollRows;
-  }
-
-  add(table: string, event: Event): void {
-    const key = `${table}/${partitionOf(event)}`;
-    let list = this.#buffers.get(key);
-    if (!list) this.#buffers.set(key, list = []);
-    let buffer = list.at(-1);
-    if (!buffer || buffer.length >= this.#rollRows) {
-      list.push(buffer = new ColumnarBuffer(this.#columnsOf(table, event)));
-    }
-    buffer.append(event);
-    this.count++;
-  }
-
-  /** `[table/partition, n, buffer]` for every buffer. */
-  *files(): Generator<[string, number, ColumnarBuffer]> {
-    for (const [key, list] of this.#buffers) {
-      for (const [n, buffer] of list.entries()) yield [key, n, buffer];
-    }
-  }
-}
-
-/** One write's lines and rows, as its segment's group commit carries them. */
+/** One write's lines, and its events with the table of each, as its segment's group commit carries them. */
 export interface LogItem {
   text: string;
-  rows: [string, Event][];
+  tables: readonly string[];
+  events: readonly Event[];
 }
 
 /** A log segment, open for writes. */
@@ -102,6 +67,7 @@ export class SegmentLog {
   #metrics: SinkMetrics;
   #logger: Logger;
   #onBroken: () => void;
+  #bytes = new Uint8Array(64 * 1024);
   /** Why the log cannot be written, until the next write that reaches the disk. */
   logError: string | null = null;
 
@@ -119,7 +85,7 @@ export class SegmentLog {
     if (segment.broken) {
       throw new SinkUnavailableError(this.logError ?? "The log cannot be written");
     }
-    const bytes = encoder.encode(items.map((i) => i.text).join(""));
+    const bytes = this.#encode(items);
     const started = performance.now();
     try {
       await writeAll(segment.file, bytes);
@@ -133,12 +99,34 @@ export class SegmentLog {
       throw new SinkUnavailableError(this.logError, { cause: error });
     }
     let events = 0;
-    for (const item of items) {
-      for (const [table, event] of item.rows) segment.rows.add(table, event);
-      segment.bytes += item.text.length;
-      events += item.rows.length;
+    for (const { text, tables, events: logged } of items) {
+      for (let i = 0; i < logged.length; i++) segment.rows.add(tables[i]!, logged[i]!);
+      segment.bytes += text.length;
+      events += logged.length;
     }
     this.#metrics.flushed("parquet", events, (performance.now() - started) / 1000);
+    // The writes are durable; answering them waits while the encoder is far
+    // behind, so the bytes waiting for it stay bounded (and later writes get 503).
+    await segment.rows.drained();
+  }
+
+  /**
+   * The UTF-8 bytes of `items`' lines, in a buffer reused by every flush (one
+   * flush runs at a time, and its bytes are written before it returns).
+   */
+  #encode(items: LogItem[]): Uint8Array {
+    let length = 0;
+    for (const item of items) {
+      const text = item.text;
+      if (this.#bytes.length - length < text.length * 3) {
+        const next = new Uint8Array(Math.max(2 * this.#bytes.length, length + text.length * 3));
+        next.set(this.#bytes.subarray(0, length));
+        discard(this.#bytes);
+        this.#bytes = next;
+      }
+      length += encoder.encodeInto(text, this.#bytes.subarray(length)).written;
+    }
+    return this.#bytes.subarray(0, length);
   }
 
   /**
@@ -160,13 +148,20 @@ export class SegmentLog {
     }
   }
 
+  /** Reads the segment at `path` into `rows`. */
+  async read(path: string, rows: SegmentRows): Promise<SegmentRows> {
+    parseSegment(await Deno.readTextFile(path), (t, e) => rows.add(t, e), this.#logger);
+    await rows.drained();
+    return rows;
+  }
+
   /**
    * Replays what a crash left behind, oldest first: each segment's rows, in
-   * `newRows()`, go to `retire` (which writes their files and deletes the segment).
+   * `newRows(id)`, go to `retire` (which writes their files and deletes the segment).
    */
   async replay(
-    newRows: () => SegmentRows,
-    retire: (id: string, path: string, rows: SegmentRows) => Promise<void>,
+    newRows: (id: string) => SegmentRows,
+    retire: (path: string, rows: SegmentRows) => Promise<void>,
   ): Promise<void> {
     const leftovers = [];
     for await (const entry of Deno.readDir(this.walDir)) {
@@ -174,11 +169,11 @@ export class SegmentLog {
     }
     let recovered = 0;
     for (const name of leftovers.sort()) {
-      const rows = newRows();
+      const id = name.slice(0, -".wal".length);
       const path = `${this.walDir}/${name}`;
-      parseSegment(await Deno.readTextFile(path), (t, e) => rows.add(t, e), this.#logger);
+      const rows = await this.read(path, newRows(id));
       recovered += rows.count;
-      await retire(name.slice(0, -".wal".length), path, rows);
+      await retire(path, rows);
     }
     if (leftovers.length > 0) {
       this.#logger.info(
