@@ -67,7 +67,8 @@ export class SegmentLog {
   #metrics: SinkMetrics;
   #logger: Logger;
   #onBroken: () => void;
-  #bytes = new Uint8Array(64 * 1024);
+  /** Encode buffers no flush holds. Segments flush independently (a roll overlaps them), so each flush takes its own. */
+  #spare: Uint8Array[] = [];
   /** Why the log cannot be written, until the next write that reaches the disk. */
   logError: string | null = null;
 
@@ -85,7 +86,7 @@ export class SegmentLog {
     if (segment.broken) {
       throw new SinkUnavailableError(this.logError ?? "The log cannot be written");
     }
-    const bytes = this.#encode(items);
+    const [buffer, bytes] = this.#encode(items);
     const started = performance.now();
     try {
       await writeAll(segment.file, bytes);
@@ -97,6 +98,8 @@ export class SegmentLog {
       this.logError = `Cannot write the log: ${(error as Error).message}`;
       await this.#cutBack(segment);
       throw new SinkUnavailableError(this.logError, { cause: error });
+    } finally {
+      this.#spare.push(buffer);
     }
     let events = 0;
     for (const { text, tables, events: logged } of items) {
@@ -111,22 +114,23 @@ export class SegmentLog {
   }
 
   /**
-   * The UTF-8 bytes of `items`' lines, in a buffer reused by every flush (one
-   * flush runs at a time, and its bytes are written before it returns).
+   * The UTF-8 bytes of `items`' lines, and the buffer holding them: a spare
+   * one, grown if needed, that this flush owns until it hands it back.
    */
-  #encode(items: LogItem[]): Uint8Array {
+  #encode(items: LogItem[]): [Uint8Array, Uint8Array] {
+    let buffer = this.#spare.pop() ?? new Uint8Array(64 * 1024);
     let length = 0;
     for (const item of items) {
       const text = item.text;
-      if (this.#bytes.length - length < text.length * 3) {
-        const next = new Uint8Array(Math.max(2 * this.#bytes.length, length + text.length * 3));
-        next.set(this.#bytes.subarray(0, length));
-        discard(this.#bytes);
-        this.#bytes = next;
+      if (buffer.length - length < text.length * 3) {
+        const next = new Uint8Array(Math.max(2 * buffer.length, length + text.length * 3));
+        next.set(buffer.subarray(0, length));
+        discard(buffer);
+        buffer = next;
       }
-      length += encoder.encodeInto(text, this.#bytes.subarray(length)).written;
+      length += encoder.encodeInto(text, buffer.subarray(length)).written;
     }
-    return this.#bytes.subarray(0, length);
+    return [buffer, buffer.subarray(0, length)];
   }
 
   /**
