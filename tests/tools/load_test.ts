@@ -36,6 +36,7 @@ const SUMMARY_KEYS = [
   "non_2xx",
   "requests",
   "requests_per_s",
+  "send_lag_ms",
   "status",
 ];
 
@@ -313,6 +314,7 @@ Deno.test("formatSummary shows every status and says when answers were not 2xx",
     requests_per_s: 1000.2,
     events_per_s: 999,
     latency_ms: { p50: 1.234, p90: 2.5, p99: 7, max: 12.3456 },
+    send_lag_ms: { p50: 0.1, p99: 1.5, max: 3 },
     status: { "200": 9990, "503": 10 },
     non_2xx: 10,
     errors: 2,
@@ -322,6 +324,7 @@ Deno.test("formatSummary shows every status and says when answers were not 2xx",
   assert.match(text, /^requests +10002 in 10\.00 s: 1000\.2 requests\/s$/m);
   assert.match(text, /^events +9990: 999\.0 events\/s$/m);
   assert.match(text, /^latency ms +p50 1\.23, p90 2\.50, p99 7\.00, max 12\.35$/m);
+  assert.match(text, /^send lag ms p50 0\.10, p99 1\.50, max 3\.00 \(the tool's own delay/m);
   assert.match(text, /^status +200: 9990, 503: 10, error: 2$/m);
   assert.match(text, /^errors +ConnectionReset: 2$/m);
   assert.match(text, /10 answers were not 2xx and 2 requests got no answer/);
@@ -476,7 +479,10 @@ Deno.test("open loop: time waiting for a busy connection counts in latency", asy
     // 20 requests of 100 ms each on one connection take 2 s, but were due within 1 s.
     assert.ok(open.latency_ms.max > 900, JSON.stringify(open.latency_ms));
     assert.ok(open.latency_ms.p50 > 300, JSON.stringify(open.latency_ms));
+    // That wait is the server's doing, not the tool's: it is not send lag.
+    assert.ok(open.send_lag_ms !== null && open.send_lag_ms.max < 50, JSON.stringify(open));
     const closed = await runLoad({ url: server.url, config, requests: 5, concurrency: 1 });
+    assert.equal(closed.send_lag_ms, null);
     // A closed loop sends when the connection is free, so no queueing is counted.
     assert.ok(
       closed.latency_ms.max < open.latency_ms.p50,

@@ -19,6 +19,13 @@ export interface LoadSummary {
   events_per_s: number;
   /** Over answered requests; `null` in JSON (`NaN`) when none was answered. */
   latency_ms: { p50: number; p90: number; p99: number; max: number };
+  /**
+   * Open loop only (else `null`): the tool's own delay in sending each
+   * request once it was due and a connection was free (timer granularity, its
+   * own event loop). It is part of `latency_ms`, which counts from the
+   * scheduled time; waiting for a free connection is not in it.
+   */
+  send_lag_ms: { p50: number; p99: number; max: number } | null;
   /** Answers by status code. */
   status: Record<string, number>;
   /** Answers with a status outside 2xx. */
@@ -41,6 +48,13 @@ export function formatSummary(summary: LoadSummary): string {
     `events      ${summary.events}: ${summary.events_per_s.toFixed(1)} events/s` +
     (summary.events_rejected > 0 ? `, ${summary.events_rejected} rejected` : ""),
     `latency ms  p50 ${n(p50)}, p90 ${n(p90)}, p99 ${n(p99)}, max ${n(max)}`,
+    ...(summary.send_lag_ms
+      ? [
+        `send lag ms p50 ${n(summary.send_lag_ms.p50)}, p99 ${n(summary.send_lag_ms.p99)}, max ${
+          n(summary.send_lag_ms.max)
+        } (the tool's own delay, included above)`,
+      ]
+      : []),
     `status      ${[...codes, `error: ${summary.errors}`].join(", ")}`,
   ];
   const kinds = Object.entries(summary.error_kinds);
