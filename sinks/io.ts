@@ -4,6 +4,11 @@ export interface ByteWriter {
   write(bytes: Uint8Array): Promise<number>;
 }
 
+/** A writer whose writes never wait on a reader, so they may be made synchronously. */
+export interface SyncByteWriter extends ByteWriter {
+  writeSync(bytes: Uint8Array): number;
+}
+
 /** Writes all of `bytes`: a single `write` may take only part of them. */
 export async function writeAll(writer: ByteWriter, bytes: Uint8Array): Promise<void> {
   while (bytes.length > 0) bytes = bytes.subarray(await writer.write(bytes));

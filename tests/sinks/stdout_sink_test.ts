@@ -105,3 +105,42 @@ Deno.test("createStdoutSink() refuses writes past max_pending_bytes and reports 
   await sink.write([{ event_id: "v" }]);
   assert.deepEqual(await sink.health(), { ok: true });
 });
+
+Deno.test("createStdoutSink() writes synchronously to a writer that never waits, partial writes included", async () => {
+  const chunks: string[] = [];
+  const out = {
+    write: () => Promise.reject(new Error("the asynchronous path was taken")),
+    writeSync(bytes: Uint8Array) {
+      const n = Math.min(5, bytes.length);
+      chunks.push(new TextDecoder().decode(bytes.subarray(0, n)));
+      return n;
+    },
+  };
+  const sink = createStdoutSink({ max_pending_bytes: 1 << 20 }, out);
+  const events: Event[] = [{ event_id: "a", n: 1 }, { event_id: "b", n: 2 }];
+  await Promise.all([sink.write([events[0]!]), sink.write([events[1]!])]);
+  await sink.close();
+  assert.deepEqual(chunks.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l)), events);
+});
+
+Deno.test("stdoutNeverWaits() is true for /dev/null and a regular file, false for a pipe", async () => {
+  const probe = `import { stdoutNeverWaits } from ${
+    JSON.stringify(new URL("../../sinks/stdout.ts", import.meta.url).href)
+  }; console.error(stdoutNeverWaits());`;
+  const file = await Deno.makeTempFile();
+  /** What the probe says with its stdout sent where `redirect` (a shell redirection) sends it. */
+  const answer = async (redirect: string) => {
+    const { stderr } = await new Deno.Command("sh", {
+      args: ["-c", `"$0" eval "$1" ${redirect}`, Deno.execPath(), probe],
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(stderr).trim();
+  };
+  try {
+    assert.equal(await answer("> /dev/null"), "true");
+    assert.equal(await answer(`> '${file}'`), "true");
+    assert.equal(await answer("| cat > /dev/null"), "false");
+  } finally {
+    await Deno.remove(file);
+  }
+});
