@@ -41,6 +41,7 @@ function measured(requestsPerS: number, eventsPerS: number | null, p99Ms = 5): M
     durationS: 10,
     p50Ms: 1,
     p99Ms,
+    sendLagP99Ms: 0.5,
   };
 }
 
@@ -237,11 +238,12 @@ Deno.test("bench table lines up columns, right-aligns numbers and dashes skipped
   const widths = new Set(table.map((l) => [...l].length));
   assert.equal(widths.size, 1, "every line has the same width");
   const batch = table.find((l) => l.startsWith("| batch "))!;
+  assert.match(batch, /\| +0\.50 \|/, "the load tool's own send lag");
   assert.ok(batch.includes("200,000"), batch);
   assert.ok(batch.includes("27%"), "req/s vs ceiling");
   assert.ok(batch.includes("2000x"), "events/s vs seeds");
   const skipped = table.find((l) => l.startsWith("| skipped "))!;
-  assert.equal(skipped.split("—").length - 1, 11);
+  assert.equal(skipped.split("—").length - 1, 12);
 });
 
 Deno.test("bench CPU table sums each process's µs per event and the rate that allows", () => {

@@ -70,6 +70,11 @@ export function renderMarkdown(
         "timed from when each was due) at half of that target's own max req/s.",
     ),
     bullet(
+      "**tool lag p99**: the load tool's own delay in sending a due request once a connection was " +
+        "free (its timers, its event loop), at p99; it is inside p99, so a p99 far above it was " +
+        "spent in the server or waiting for a free connection.",
+    ),
+    bullet(
       "**server CPU**: CPU time of the server process during the closed loop, as a share of one " +
         "core (from `/proc/<pid>/stat`); near 100% means a single-threaded server was the " +
         "bottleneck, well below it means the load tool or the sink's I/O was.",

@@ -39,6 +39,7 @@ function measurementOf(summary: LoadSummary, plan: LoadPlan): Measurement {
     durationS: seconds,
     p50Ms: summary.latency_ms.p50,
     p99Ms: summary.latency_ms.p99,
+    sendLagP99Ms: summary.send_lag_ms?.p99 ?? null,
   };
 }
 
@@ -209,7 +210,9 @@ export async function measureTarget(
       result.paced = paced;
       log(
         `${spec.id}: open loop at ${formatCount(rate)} req/s: p50 ${formatMs(paced.p50Ms)} ms, ` +
-          `p99 ${formatMs(paced.p99Ms)} ms`,
+          `p99 ${formatMs(paced.p99Ms)} ms (load tool's own send lag p99 ${
+            formatMs(paced.sendLagP99Ms ?? NaN)
+          } ms)`,
       );
     }
     if (options.soakS > 0 && SOAK_IDS.includes(spec.id)) {

@@ -27,6 +27,8 @@ export interface Measurement {
   p50Ms: number;
   /** 99th percentile latency in milliseconds. */
   p99Ms: number;
+  /** Open loop: the 99th percentile of the load tool's own delay in sending (part of `p99Ms`); else null. */
+  sendLagP99Ms: number | null;
 }
 
 /** An open-loop run: a {@linkcode Measurement} at a fixed request rate. */
