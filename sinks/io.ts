@@ -9,6 +9,11 @@ export interface SyncByteWriter extends ByteWriter {
   writeSync(bytes: Uint8Array): number;
 }
 
+/** Writes all of `bytes` synchronously: a single `writeSync` may take only part of them. */
+export function writeAllSync(writer: SyncByteWriter, bytes: Uint8Array): void {
+  while (bytes.length > 0) bytes = bytes.subarray(writer.writeSync(bytes));
+}
+
 /** Writes all of `bytes`: a single `write` may take only part of them. */
 export async function writeAll(writer: ByteWriter, bytes: Uint8Array): Promise<void> {
   while (bytes.length > 0) bytes = bytes.subarray(await writer.write(bytes));

@@ -19,7 +19,7 @@
  * @module
  */
 import { GroupCommit } from "./_group_commit.ts";
-import { type ByteWriter, type SyncByteWriter, writeAll } from "./io.ts";
+import { type ByteWriter, type SyncByteWriter, writeAll, writeAllSync } from "./io.ts";
 import {
   type Event,
   NO_SINK_METRICS,
@@ -67,8 +67,8 @@ export function createStdoutSink(
   const commit = new GroupCommit<{ text: string; events: number }>(async (items) => {
     const started = performance.now();
     try {
-      let bytes = encoder.encode(items.map((i) => i.text).join(""));
-      if (sync) { while (bytes.length > 0) bytes = bytes.subarray(sync.writeSync(bytes)); }
+      const bytes = encoder.encode(items.map((i) => i.text).join(""));
+      if (sync) writeAllSync(sync, bytes);
       else await writeAll(out, bytes);
       broken = null;
       const events = items.reduce((n, i) => n + i.events, 0);

@@ -19,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { GroupCommit } from "../../sinks/_group_commit.ts";
-import { writeAll } from "../../sinks/io.ts";
+import { writeAllSync } from "../../sinks/io.ts";
 import { CEILING_BODY } from "./ceiling.ts";
 
 /** Flushes made and the lines they carried. */
@@ -45,7 +45,7 @@ export async function serveFsyncCeiling(
   const counts: FlushCounts = { flushes: 0, events: 0 };
   const encoder = new TextEncoder();
   const commit = new GroupCommit<string>(async (lines) => {
-    await writeAll(file, encoder.encode(lines.join("")));
+    writeAllSync(file, encoder.encode(lines.join("")));
     await file.syncData();
     counts.flushes++;
     counts.events += lines.length;

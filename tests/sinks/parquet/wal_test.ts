@@ -6,7 +6,10 @@ import type { GroupCommit } from "../../../sinks/_group_commit.ts";
 import type { SegmentRows } from "../../../sinks/parquet/rows.ts";
 import { type LogItem, type Segment, SegmentLog } from "../../../sinks/parquet/wal.ts";
 
-/** A log file that holds each write until `release`, then keeps a copy of the bytes as they are then. */
+/**
+ * A log file that keeps a copy of each write's bytes as they are when written
+ * (asynchronously: once `release` is called) and holds each fsync until then.
+ */
 function heldFile() {
   const written: Uint8Array[] = [];
   let release!: () => void;
@@ -17,7 +20,11 @@ function heldFile() {
       written.push(bytes.slice());
       return bytes.length;
     },
-    async syncData() {},
+    writeSync(bytes: Uint8Array) {
+      written.push(bytes.slice());
+      return bytes.length;
+    },
+    syncData: () => held,
   };
   return { file: file as unknown as Deno.FsFile, written, release };
 }
@@ -45,7 +52,7 @@ Deno.test("two segments flushing at once (a roll) each write their own lines", a
   const log = new SegmentLog(".", NO_SINK_METRICS, pino({ level: "silent" }), () => {});
   const a = heldFile();
   const b = heldFile();
-  // Segment a's write is still in flight when segment b encodes its lines.
+  // Segment a's flush is still in flight when segment b encodes its lines.
   const first = log.append(segment("a", a.file), [item('["t",{"n":"a1"}]\n')]);
   const second = log.append(segment("b", b.file), [item('["t",{"n":"b1"}]\n')]);
   a.release();
