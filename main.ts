@@ -61,5 +61,9 @@ if (import.meta.main) {
   }
   const workers = workerCount(workersFlag);
   const server = { ...options, port: port === undefined ? undefined : Number(port) };
-  Deno.exit(await (workers > 1 ? superviseWorkers({ ...server, workers }) : serve(server)));
+  Deno.exit(
+    await (workers > 1
+      ? superviseWorkers({ ...server, workers, main: import.meta.url })
+      : serve(server)),
+  );
 }

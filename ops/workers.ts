@@ -17,7 +17,6 @@
  * @module
  */
 import type { Logger } from "pino";
-import { fileURLToPath } from "node:url";
 import { defaultLogger, loadServerConfig, type ServerOptions, startErrors } from "./server.ts";
 import { askWorker, WORKER_ENV, type WorkerIdentity } from "./siblings.ts";
 
@@ -35,8 +34,6 @@ export const WORKER_DENO_FLAGS = [
   "--allow-write",
   "--allow-sys",
 ];
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 /** A worker that lived shorter than this died "quickly": its next start waits. */
 const QUICK_DEATH_MS = 10_000;
@@ -72,6 +69,8 @@ export interface SupervisorOptions
   extends Pick<ServerOptions, "config" | "port" | "sinks" | "watch"> {
   /** Worker processes, at least 2. */
   workers: number;
+  /** The module each worker runs: Herald's `main.ts`. */
+  main: string | URL;
   /** The supervisor's log (default: JSON lines on stderr). */
   logger?: Logger;
 }
@@ -158,7 +157,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   /** Starts the worker of `slot`; resolves to its port once it listens, or null if it exited. */
   async function start(slot: Slot): Promise<number | null> {
     const child = new Deno.Command(deno, {
-      args: ["run", ...WORKER_DENO_FLAGS, MAIN, ...args()],
+      args: ["run", ...WORKER_DENO_FLAGS, String(options.main), ...args()],
       env: { [WORKER_ENV]: JSON.stringify(identity(slot.index)) },
       // The pipe stays open while the supervisor lives: a worker drains when it ends.
       stdin: "piped",
