@@ -75,6 +75,7 @@ export interface SupervisorOptions
   logger?: Logger;
 }
 
+/** One worker's place: its process now, and how often it died. */
 interface Slot {
   index: number;
   child: Deno.ChildProcess | null;
@@ -83,9 +84,156 @@ interface Slot {
   quickDeaths: number;
 }
 
-/** The process of `slot` now (a function, as a start replaces it while others wait). */
-function childOf(slot: Slot): Deno.ChildProcess | null {
-  return slot.child;
+/** The worker processes of one server: starts, restarts, signals and drains them. */
+class Supervisor {
+  readonly dir: string;
+  readonly slots: Slot[];
+  /** The port every worker serves on, once worker 0 bound it. */
+  port: number | undefined;
+  /** Set once SIGTERM or SIGINT arrived: nothing is started or restarted any more. */
+  stopping: string | null = null;
+  readonly stopped: Promise<string>;
+  #stop: (signal: string) => void;
+  #options: SupervisorOptions;
+  #logger: Logger;
+  #deno: string;
+
+  constructor(dir: string, options: SupervisorOptions, logger: Logger) {
+    this.dir = dir;
+    this.#options = options;
+    this.#logger = logger;
+    this.port = options.port;
+    this.slots = [...Array(options.workers).keys()].map((index) => ({
+      index,
+      child: null,
+      startedAt: 0,
+      restarts: 0,
+      quickDeaths: 0,
+    }));
+    const { promise, resolve } = Promise.withResolvers<string>();
+    this.stopped = promise;
+    this.#stop = resolve;
+    // The binary that runs the supervisor, if it may; else `deno` from PATH (`--allow-run=deno`).
+    const run = Deno.permissions.querySync({ name: "run", command: Deno.execPath() });
+    this.#deno = run.state === "granted" ? Deno.execPath() : "deno";
+  }
+
+  /** Stops starting workers and wakes whoever waits on {@linkcode stopped}. */
+  requestStop(signal: string): void {
+    this.stopping ??= signal;
+    this.#stop(signal);
+  }
+
+  /** Sends `signal` to every worker running now. */
+  forward(signal: Deno.Signal): void {
+    if (this.stopping) return;
+    this.#logger.info({ signal, workers: this.slots.length }, "forwarding to every worker");
+    for (const slot of this.slots) {
+      try {
+        slot.child?.kill(signal);
+      } catch { /* exited meanwhile: its restart reads the config anew */ }
+    }
+  }
+
+  /** Starts the worker of `slot`; resolves once it listens, or to null if it exited first. */
+  async start(slot: Slot): Promise<{ port: number; pid: number } | null> {
+    const { config, port, sinks, watch, main, workers: count } = {
+      ...this.#options,
+      port: this.port,
+    };
+    const identity: WorkerIdentity = { index: slot.index, count, dir: this.dir };
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(this.#deno, {
+        args: [
+          "run",
+          ...WORKER_DENO_FLAGS,
+          String(main),
+          "--config",
+          config,
+          ...(port === undefined ? [] : ["--port", String(port)]),
+          ...(sinks === undefined ? [] : ["--sinks", sinks]),
+          ...(watch ? ["--watch"] : []),
+        ],
+        env: { [WORKER_ENV]: JSON.stringify(identity) },
+        // The pipe stays open while the supervisor lives: a worker drains when it ends.
+        stdin: "piped",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+    } catch (error) {
+      this.#logger.error(
+        { worker: slot.index, err: (error as Error).message },
+        "cannot start a worker",
+      );
+      return null;
+    }
+    slot.child = child;
+    slot.startedAt = Date.now();
+    let exited = false;
+    child.status.then(() => (exited = true));
+    while (!exited) {
+      const status = await askWorker<{ port: number; pid: number }>(
+        this.dir,
+        slot.index,
+        "/status",
+        1000,
+      ).catch(() => null);
+      if (status?.pid === child.pid) return status;
+      await new Promise((r) => setTimeout(r, READY_POLL_MS));
+    }
+    return null;
+  }
+
+  /** Restarts the worker of `slot` whenever it dies, until the server stops. */
+  watch(slot: Slot): void {
+    const child = slot.child;
+    child?.status.then(async (status) => {
+      if (this.stopping || slot.child !== child) return;
+      slot.child = null;
+      slot.restarts++;
+      slot.quickDeaths = Date.now() - slot.startedAt < QUICK_DEATH_MS ? slot.quickDeaths + 1 : 0;
+      const delay = restartDelayMs(slot.quickDeaths);
+      this.#logger.error({
+        worker: slot.index,
+        pid: child.pid,
+        code: status.code,
+        signal: status.signal,
+        restarts: slot.restarts,
+        delay_ms: delay,
+      }, "worker died; restarting it");
+      await Promise.race([new Promise((r) => setTimeout(r, delay)), this.stopped]);
+      if (this.stopping) return;
+      const listening = await this.start(slot);
+      if (listening) {
+        this.#logger.info(
+          { worker: slot.index, pid: listening.pid, restarts: slot.restarts },
+          "worker restarted",
+        );
+      }
+      // A worker that exited before it listened is watched too: its death starts the next try.
+      this.watch(slot);
+    });
+  }
+
+  /** Sends SIGTERM to every worker and waits for all; true when each exited 0. */
+  async drain(): Promise<boolean> {
+    const exits = await Promise.all(this.slots.map(async (slot) => {
+      const child = slot.child;
+      if (!child) return true;
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already exiting */ }
+      const status = await child.status;
+      if (status.code === 0) return true;
+      this.#logger.error(
+        { worker: slot.index, pid: child.pid, code: status.code, signal: status.signal },
+        "worker did not drain cleanly",
+      );
+      return false;
+    }));
+    return exits.every(Boolean);
+  }
 }
 
 /**
@@ -95,9 +243,10 @@ function childOf(slot: Slot): Deno.ChildProcess | null {
  */
 export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const logger = (options.logger ?? defaultLogger()).child({ role: "supervisor" });
+  const count = options.workers;
   if (Deno.build.os !== "linux") {
     console.error(
-      `Cannot start with --workers ${options.workers}: several workers share a port only on Linux`,
+      `Cannot start with --workers ${count}: several workers share a port only on Linux`,
     );
     return 1;
   }
@@ -108,158 +257,47 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     return 1;
   }
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<string>();
-  let stopping: string | null = null;
-  const onStop = (signal: string) => () => {
-    stopping ??= signal;
-    requestStop(signal);
-  };
+  const supervisor = new Supervisor(
+    await Deno.makeTempDir({ prefix: "herald-workers-" }),
+    options,
+    logger,
+  );
   const signals: [Deno.Signal, () => void][] = [
-    ["SIGTERM", onStop("SIGTERM")],
-    ["SIGINT", onStop("SIGINT")],
-    ["SIGHUP", () => forward("SIGHUP")],
+    ["SIGTERM", () => supervisor.requestStop("SIGTERM")],
+    ["SIGINT", () => supervisor.requestStop("SIGINT")],
+    ["SIGHUP", () => supervisor.forward("SIGHUP")],
   ];
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
-
-  const dir = await Deno.makeTempDir({ prefix: "herald-workers-" });
-  const count = options.workers;
-  const slots: Slot[] = [...Array(count).keys()].map((index) => ({
-    index,
-    child: null,
-    startedAt: 0,
-    restarts: 0,
-    quickDeaths: 0,
-  }));
-  const deno = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state ===
-      "granted"
-    ? Deno.execPath()
-    : "deno";
-  let port = options.port;
-  const args = () => [
-    "--config",
-    options.config,
-    ...(port === undefined ? [] : ["--port", String(port)]),
-    ...(options.sinks === undefined ? [] : ["--sinks", options.sinks]),
-    ...(options.watch ? ["--watch"] : []),
-  ];
-  const identity = (index: number): WorkerIdentity => ({ index, count, dir });
-
-  function forward(signal: Deno.Signal) {
-    if (stopping) return;
-    logger.info({ signal, workers: count }, "forwarding to every worker");
-    for (const slot of slots) {
-      try {
-        slot.child?.kill(signal);
-      } catch { /* exited meanwhile: its restart reads the file anew */ }
-    }
-  }
-
-  /** Starts the worker of `slot`; resolves to its port once it listens, or null if it exited. */
-  async function start(slot: Slot): Promise<number | null> {
-    const child = new Deno.Command(deno, {
-      args: ["run", ...WORKER_DENO_FLAGS, String(options.main), ...args()],
-      env: { [WORKER_ENV]: JSON.stringify(identity(slot.index)) },
-      // The pipe stays open while the supervisor lives: a worker drains when it ends.
-      stdin: "piped",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-    slot.child = child;
-    slot.startedAt = Date.now();
-    let exited = false;
-    child.status.then(() => (exited = true));
-    while (!exited) {
-      const status = await askWorker<{ port: number; pid: number }>(
-        dir,
-        slot.index,
-        "/status",
-        1000,
-      ).catch(() => null);
-      if (status?.pid === child.pid) return status.port;
-      await new Promise((r) => setTimeout(r, READY_POLL_MS));
-    }
-    return null;
-  }
-
-  const stopAll = async (): Promise<boolean> => {
-    let clean = true;
-    await Promise.all(slots.map(async (slot) => {
-      const child = slot.child;
-      if (!child) return;
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already exiting */ }
-      const status = await child.status;
-      if (status.code !== 0) {
-        clean = false;
-        logger.error(
-          { worker: slot.index, pid: child.pid, code: status.code, signal: status.signal },
-          "worker did not drain cleanly",
-        );
-      }
-    }));
-    return clean;
-  };
-
-  const cleanUp = async () => {
+  const finish = async (code: number) => {
     for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(supervisor.dir, { recursive: true }).catch(() => {});
+    return code;
   };
 
   // Worker 0 first: it binds the port (maybe a free one), the others join it.
-  const first = await start(slots[0]!);
-  if (first !== null) port = first;
-  const started = first !== null &&
-    (stopping !== null || !(await Promise.all(slots.slice(1).map(start))).includes(null));
+  const [first, ...others] = supervisor.slots;
+  const port = (await supervisor.start(first!))?.port;
+  supervisor.port = port;
+  const started = port !== undefined &&
+    (supervisor.stopping !== null ||
+      !(await Promise.all(others.map((s) => supervisor.start(s)))).includes(null));
   if (!started) {
     logger.error({ workers: count }, "a worker exited before it listened; stopping");
-    await stopAll();
-    await cleanUp();
-    return 1;
+    await supervisor.drain();
+    return finish(1);
   }
-  if (!stopping) {
+  if (!supervisor.stopping) {
     logger.info({
       port,
       workers: count,
-      pids: slots.map((s) => s.child?.pid),
+      pids: supervisor.slots.map((s) => s.child?.pid),
     }, "every worker listening");
+    for (const slot of supervisor.slots) supervisor.watch(slot);
   }
 
-  const watch = (slot: Slot) => {
-    const child = slot.child!;
-    child.status.then(async (status) => {
-      if (stopping || slot.child !== child) return;
-      slot.child = null;
-      slot.restarts++;
-      slot.quickDeaths = Date.now() - slot.startedAt < QUICK_DEATH_MS ? slot.quickDeaths + 1 : 0;
-      const delay = restartDelayMs(slot.quickDeaths);
-      logger.error({
-        worker: slot.index,
-        pid: child.pid,
-        code: status.code,
-        signal: status.signal,
-        restarts: slot.restarts,
-        delay_ms: delay,
-      }, "worker died; restarting it");
-      await Promise.race([new Promise((r) => setTimeout(r, delay)), stopRequested]);
-      if (stopping) return;
-      const listening = await start(slot);
-      const restarted = childOf(slot);
-      if (listening !== null) {
-        logger.info(
-          { worker: slot.index, pid: restarted?.pid, restarts: slot.restarts },
-          "worker restarted",
-        );
-      }
-      if (restarted && !stopping) watch(slot);
-    });
-  };
-  if (!stopping) { for (const slot of slots) watch(slot); }
-
-  const signal = await stopRequested;
+  const signal = await supervisor.stopped;
   logger.info({ signal, workers: count }, "draining every worker");
-  const clean = await stopAll();
-  await cleanUp();
+  const clean = await supervisor.drain();
   logger.info({ workers: count }, "every worker stopped");
-  return clean ? 0 : 1;
+  return finish(clean ? 0 : 1);
 }

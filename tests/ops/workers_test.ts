@@ -225,3 +225,42 @@ Deno.test("serve --workers 2: kill -9 of a worker loses no 2xx event, it is rest
     db.closeSync();
   }
 });
+
+Deno.test("serve --workers 2 backs off a worker that keeps dying, and /readyz is 503 meanwhile", async () => {
+  const { herald, pids } = await startWorkers(["--sinks", "parquet"]);
+  try {
+    // Worker 1's log folder turns into a file: each new worker 1 fails at startup.
+    const wal = `${herald.lake}/_wal/w1`;
+    await Deno.remove(wal, { recursive: true });
+    await Deno.writeTextFile(wal, "");
+    Deno.kill(pids[1]!, "SIGKILL");
+    const deaths = async (n: number) => {
+      await logged(herald, "worker died; restarting it", n);
+      return herald.stderr().split("\n").filter((l) => l.includes("worker died")).map((l) =>
+        JSON.parse(l)
+      );
+    };
+    const died = await deaths(3);
+    assert.deepEqual(died.map((d) => [d.worker, d.restarts]), [[1, 1], [1, 2], [1, 3]]);
+    assert.deepEqual(died.slice(1).map((d) => d.code), [1, 1], "the restarts failed at startup");
+    assert.ok(
+      died[1].delay_ms > died[0].delay_ms && died[2].delay_ms > died[1].delay_ms,
+      `growing delays: ${died.map((d) => d.delay_ms)}`,
+    );
+
+    const ready = await fresh(herald, "/readyz");
+    assert.equal(ready.status, 503, ready.text);
+    const body = JSON.parse(ready.text);
+    assert.equal(body.worker, 0);
+    assert.equal(body.workers["0"].ok, true);
+    assert.equal(body.workers["1"].ok, false);
+    assert.match(body.workers["1"].detail, /^worker 1 did not answer/);
+
+    await Deno.remove(wal);
+    await logged(herald, '"msg":"worker restarted"');
+    assert.equal((await fresh(herald, "/readyz")).status, 200);
+  } finally {
+    const status = await herald.stop();
+    assert.equal(status.code, 0, herald.stderr());
+  }
+});
