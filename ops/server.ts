@@ -13,17 +13,17 @@ import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "../config/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
-import { buildApp, type WorkerReadiness, type WorkerView } from "../routes/mod.ts";
-import { FanOut, type FanOutHealth } from "../sinks/fan_out.ts";
+import { buildApp, type WorkerView } from "../routes/mod.ts";
+import { FanOut } from "../sinks/fan_out.ts";
 import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { createReloader, type LoadResult, type ReloadOutcome, watchFile } from "./reload.ts";
 import {
-  askSiblings,
   serveControl,
+  siblingMetrics,
+  siblingReadiness,
   workerFromEnv,
   type WorkerIdentity,
-  type WorkerMetrics,
 } from "./siblings.ts";
 
 /** What to serve: the flags of `deno task serve`, plus what tests inject. */
@@ -80,18 +80,6 @@ export class StartError extends Error {
 export function defaultLogger(worker?: { index: number }): Logger {
   const base = worker ? { service: "herald", worker: worker.index } : { service: "herald" };
   return pino({ base }, pino.destination({ dest: 2, sync: true }));
-}
-
-/** The other workers' readiness; one that does not answer is not ready. */
-async function siblingReadiness(worker: WorkerIdentity): Promise<Map<number, WorkerReadiness>> {
-  const answers = await askSiblings<FanOutHealth>(worker, "/readyz");
-  return new Map(
-    [...answers].map(([i, a]): [number, WorkerReadiness] =>
-      "value" in a
-        ? [i, { ok: a.value.ok, sinks: a.value.sinks }]
-        : [i, { ok: false, detail: `worker ${i} did not answer: ${a.error}` }]
-    ),
-  );
 }
 
 /**
@@ -157,12 +145,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     index: worker.index,
     siblings: () => siblingReadiness(worker),
   };
-  if (worker) {
-    metrics.gatherFrom(worker.count, async () => {
-      const answers = await askSiblings<WorkerMetrics>(worker, "/metrics");
-      return [...answers.values()].flatMap((a) => "value" in a ? [a.value] : []);
-    });
-  }
+  if (worker) metrics.gatherFrom(worker.count, () => siblingMetrics(worker));
   const appOptions = { logger, metrics, secrets: options.secrets, workers };
   let app = buildApp(config, fanOut, appOptions);
   let reloads = 0;

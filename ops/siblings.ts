@@ -8,6 +8,7 @@
  * @module
  */
 import type { MetricObjectWithValues, MetricValue } from "prom-client";
+import type { WorkerReadiness } from "../routes/mod.ts";
 import type { FanOutHealth } from "../sinks/fan_out.ts";
 import type { WorkerSlot } from "../sinks/contract.ts";
 
@@ -119,4 +120,24 @@ export async function askSiblings<T>(
     }
   }));
   return new Map(answers);
+}
+
+/** The other workers' own metrics, of those that answered. */
+export async function siblingMetrics(worker: WorkerIdentity): Promise<WorkerMetrics[]> {
+  const answers = await askSiblings<WorkerMetrics>(worker, "/metrics");
+  return [...answers.values()].flatMap((a) => "value" in a ? [a.value] : []);
+}
+
+/** The other workers' readiness, by index; one that does not answer is not ready. */
+export async function siblingReadiness(
+  worker: WorkerIdentity,
+): Promise<Map<number, WorkerReadiness>> {
+  const answers = await askSiblings<FanOutHealth>(worker, "/readyz");
+  return new Map(
+    [...answers].map(([i, a]): [number, WorkerReadiness] =>
+      "value" in a
+        ? [i, { ok: a.value.ok, sinks: a.value.sinks }]
+        : [i, { ok: false, detail: `worker ${i} did not answer: ${a.error}` }]
+    ),
+  );
 }
