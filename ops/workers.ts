@@ -18,6 +18,7 @@
  */
 import type { Logger } from "pino";
 import { defaultLogger, loadServerConfig, type ServerOptions, startErrors } from "./server.ts";
+import { LineRelay } from "./_relay.ts";
 import { askWorker, WORKER_ENV, type WorkerIdentity } from "./siblings.ts";
 
 /**
@@ -82,6 +83,8 @@ interface Slot {
   startedAt: number;
   restarts: number;
   quickDeaths: number;
+  /** Resolves once the worker's stdout has been copied to the end. */
+  output: Promise<void>;
 }
 
 /** The worker processes of one server: starts, restarts, signals and drains them. */
@@ -97,6 +100,7 @@ class Supervisor {
   #options: SupervisorOptions;
   #logger: Logger;
   #deno: string;
+  #stdout = new LineRelay(Deno.stdout);
 
   constructor(dir: string, options: SupervisorOptions, logger: Logger) {
     this.dir = dir;
@@ -109,6 +113,7 @@ class Supervisor {
       startedAt: 0,
       restarts: 0,
       quickDeaths: 0,
+      output: Promise.resolve(),
     }));
     const { promise, resolve } = Promise.withResolvers<string>();
     this.stopped = promise;
@@ -158,7 +163,8 @@ class Supervisor {
         env: { [WORKER_ENV]: JSON.stringify(identity) },
         // The pipe stays open while the supervisor lives: a worker drains when it ends.
         stdin: "piped",
-        stdout: "inherit",
+        // Events go through the supervisor, whole lines at a time (`_relay.ts`).
+        stdout: "piped",
         stderr: "inherit",
       }).spawn();
     } catch (error) {
@@ -170,6 +176,7 @@ class Supervisor {
     }
     slot.child = child;
     slot.startedAt = Date.now();
+    slot.output = this.#stdout.relay(child.stdout);
     let exited = false;
     child.status.then(() => (exited = true));
     while (!exited) {
@@ -225,6 +232,7 @@ class Supervisor {
         child.kill("SIGTERM");
       } catch { /* already exiting */ }
       const status = await child.status;
+      await slot.output;
       if (status.code === 0) return true;
       this.#logger.error(
         { worker: slot.index, pid: child.pid, code: status.code, signal: status.signal },

@@ -264,3 +264,23 @@ Deno.test("serve --workers 2 backs off a worker that keeps dying, and /readyz is
     assert.equal(status.code, 0, herald.stderr());
   }
 });
+
+Deno.test("serve --workers 2 --sinks stdout: one clean NDJSON stream with every 2xx event once", async () => {
+  const { herald } = await startWorkers(["--sinks", "stdout"]);
+  const acked: string[] = [];
+  try {
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 50; i++) {
+        const res = await fresh(herald, "/purchase_a_sword");
+        assert.equal(res.status, 200);
+        acked.push(res.headers.get("x-request-id")!);
+      }
+    }));
+  } finally {
+    const status = await herald.stop();
+    assert.equal(status.code, 0, herald.stderr());
+  }
+  const lines = herald.stdout().split("\n").filter((l) => l !== "");
+  const ids = lines.map((l) => JSON.parse(l).request_id);
+  assert.deepEqual(ids.toSorted(), acked.toSorted());
+});
