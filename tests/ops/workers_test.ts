@@ -284,3 +284,14 @@ Deno.test("serve --workers 2 --sinks stdout: one clean NDJSON stream with every 
   const ids = lines.map((l) => JSON.parse(l).request_id);
   assert.deepEqual(ids.toSorted(), acked.toSorted());
 });
+
+Deno.test("serve --workers 2 drains on a SIGTERM that arrives while workers start, leaving none behind", async () => {
+  // Resolves at worker 0's "listening": worker 1 may still be starting.
+  const herald = await startHerald(["--workers", "2", "--sinks", "stdout"]);
+  const status = await herald.stop();
+  assert.equal(status.code, 0, herald.stderr());
+  assert.match(herald.stderr(), /"msg":"every worker stopped"/);
+  // No worker holds the port any more.
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: herald.port });
+  listener.close();
+});
