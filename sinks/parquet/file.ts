@@ -95,8 +95,8 @@ export function isTempName(name: string): boolean {
 export interface StaleTempOptions {
   /** Only files unchanged for this long go (default 60 000 ms). */
   olderThanMs?: number;
-  /** Only temporary files of lake files whose name starts so go (default: every one). */
-  prefix?: string;
+  /** Which temporary files, by name, are the caller's to remove (default: every one). */
+  owned?: (name: string) => boolean;
 }
 
 /**
@@ -110,7 +110,7 @@ export async function removeStaleTemps(
   dir: string,
   options: StaleTempOptions = {},
 ): Promise<number> {
-  const { olderThanMs = 60_000, prefix = "" } = options;
+  const { olderThanMs = 60_000, owned = () => true } = options;
   let removed = 0;
   const cutoff = Date.now() - olderThanMs;
   let entries: Deno.DirEntry[];
@@ -124,9 +124,7 @@ export async function removeStaleTemps(
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory) {
       removed += await removeStaleTemps(path, options);
-    } else if (
-      entry.isFile && isTempName(entry.name) && (!prefix || entry.name.startsWith(`.${prefix}`))
-    ) {
+    } else if (entry.isFile && isTempName(entry.name) && owned(entry.name)) {
       const info = await Deno.stat(path).catch(() => null);
       if (info && (info.mtime?.getTime() ?? 0) < cutoff) {
         await Deno.remove(path).catch(() => {});

@@ -22,9 +22,16 @@ export interface LogLayout {
    * of workers.
    */
   orphans(): Promise<string[]>;
+  /**
+   * Whether a temporary file a crash left is this worker's to remove: its
+   * own, and for worker 0 also those of no current worker. A sibling's may
+   * be a file it is writing.
+   */
+  ownsTemp(name: string): boolean;
 }
 
 const WORKER_DIR = /^w(\d+)$/;
+const WORKER_TEMP = /^\.herald-w(\d+)-/;
 
 /** The log layout of `worker` (default: the only one) in the lake folder `dir`. */
 export function logLayout(dir: string, worker: WorkerSlot = { index: 0, count: 1 }): LogLayout {
@@ -43,6 +50,12 @@ export function logLayout(dir: string, worker: WorkerSlot = { index: 0, count: 1
         }
       }
       return found.sort();
+    },
+    ownsTemp(name) {
+      if (single) return true;
+      const of = Number(name.match(WORKER_TEMP)?.[1] ?? -1);
+      if (worker.index !== 0) return of === worker.index;
+      return of === 0 || of < 0 || of >= worker.count;
     },
   };
 }

@@ -66,8 +66,7 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   const layout = logLayout(opts.dir, context.worker);
   const walDir = layout.walDir;
   await Deno.mkdir(walDir, { recursive: true });
-  // A worker removes only its own temporary files: a sibling may be writing its own.
-  const stale = await removeStaleTemps(opts.dir, { prefix: layout.tag && `herald-${layout.tag}` });
+  const stale = await removeStaleTemps(opts.dir, { owned: (name) => layout.ownsTemp(name) });
   if (stale > 0) logger.info({ files: stale }, "removed temporary files a crash left");
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>

@@ -3,6 +3,7 @@ import pino from "pino";
 import { openLake } from "../../../query/mod.ts";
 import { sinkOptions } from "../../../sinks/contract.ts";
 import { createParquetSink, parquetSink } from "../../../sinks/parquet/mod.ts";
+import { logLayout } from "../../../sinks/parquet/layout.ts";
 import type { Event, WorkerSlot } from "../../../sinks/mod.ts";
 import { configFrom } from "../../_testing.ts";
 
@@ -111,4 +112,24 @@ Deno.test("createParquetSink() with one worker replays the folders a run with se
   );
   await (await writeAs(dir, undefined, 0, 0)).close();
   assert.deepEqual(await eventIds(dir), ["e7"]);
+});
+
+Deno.test("logLayout().ownsTemp(): a worker's own temporary files, and for worker 0 those of no worker", () => {
+  const names = [
+    ".herald-w0-0000000000001-000001-0.parquet.tmp",
+    ".herald-w1-0000000000001-000001-0.parquet.tmp",
+    ".herald-w3-0000000000001-000001-0.parquet.tmp",
+    ".herald-0000000000001-000001-0.parquet.tmp",
+    ".land-events-0-5.parquet.u1.tmp",
+  ];
+  const owned = (worker?: { index: number; count: number }) =>
+    names.filter((n) => logLayout("/lake", worker).ownsTemp(n)).map((n) => n.slice(0, 11));
+  assert.deepEqual(owned(), names.map((n) => n.slice(0, 11)));
+  assert.deepEqual(owned({ index: 0, count: 2 }), [
+    ".herald-w0-",
+    ".herald-w3-",
+    ".herald-000",
+    ".land-event",
+  ]);
+  assert.deepEqual(owned({ index: 1, count: 2 }), [".herald-w1-"]);
 });
