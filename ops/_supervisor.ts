@@ -58,6 +58,8 @@ interface Slot {
   startedAt: number;
   restarts: number;
   quickDeaths: number;
+  /** Whether the process now listens: one still starting has no signal handlers yet. */
+  listening: boolean;
   /** Resolves once the worker's stdout has been copied to the end. */
   output: Promise<void>;
 }
@@ -88,6 +90,7 @@ export class Supervisor {
       startedAt: 0,
       restarts: 0,
       quickDeaths: 0,
+      listening: false,
       output: Promise.resolve(),
     }));
     const { promise, resolve } = Promise.withResolvers<string>();
@@ -108,7 +111,9 @@ export class Supervisor {
   forward(signal: Deno.Signal): void {
     if (this.stopping) return;
     this.#logger.info({ signal, workers: this.slots.length }, "forwarding to every worker");
+    // A worker still starting reads the config anew anyway, and would die of the signal.
     for (const slot of this.slots) {
+      if (!slot.listening) continue;
       try {
         slot.child?.kill(signal);
       } catch { /* exited meanwhile: its restart reads the config anew */ }
@@ -150,6 +155,7 @@ export class Supervisor {
       return null;
     }
     slot.child = child;
+    slot.listening = false;
     slot.startedAt = Date.now();
     slot.output = this.#stdout.relay(child.stdout);
     let exited = false;
@@ -161,7 +167,10 @@ export class Supervisor {
         "/status",
         1000,
       ).catch(() => null);
-      if (status?.pid === child.pid) return status;
+      if (status?.pid === child.pid) {
+        slot.listening = true;
+        return status;
+      }
       await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
     return null;
@@ -173,6 +182,7 @@ export class Supervisor {
     child?.status.then(async (status) => {
       if (this.stopping || slot.child !== child) return;
       slot.child = null;
+      slot.listening = false;
       slot.restarts++;
       slot.quickDeaths = Date.now() - slot.startedAt < QUICK_DEATH_MS ? slot.quickDeaths + 1 : 0;
       const delay = restartDelayMs(slot.quickDeaths);
@@ -208,7 +218,8 @@ export class Supervisor {
       } catch { /* already exiting */ }
       const status = await child.status;
       await slot.output;
-      if (status.code === 0) return true;
+      // One still starting may die of the SIGTERM: it had acknowledged nothing yet.
+      if (status.code === 0 || !slot.listening) return true;
       this.#logger.error(
         { worker: slot.index, pid: child.pid, code: status.code, signal: status.signal },
         "worker did not drain cleanly",
