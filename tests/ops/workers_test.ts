@@ -74,6 +74,31 @@ Deno.test("serve refuses --workers 0, --workers abc and HERALD_WORKERS=abc, nami
   }
 });
 
+Deno.test("serve --workers 1 is one process with the untagged log and file names", async () => {
+  const herald = await startHerald(["--workers", "1", "--sinks", "parquet"]);
+  try {
+    assert.equal((await fresh(herald, "/purchase_a_sword")).status, 200);
+    const wal = await Array.fromAsync(Deno.readDir(`${herald.lake}/_wal`));
+    assert.deepEqual(wal.map((e) => e.isFile && /^\d{13}-\d{6}\.wal$/.test(e.name)), [true]);
+    assert.deepEqual(await fresh(herald, "/healthz").then((r) => JSON.parse(r.text)), {
+      status: "ok",
+    });
+  } finally {
+    assert.equal((await herald.stop()).code, 0, herald.stderr());
+  }
+  assert.doesNotMatch(herald.stderr(), /supervisor/);
+  const lake = await openLake(herald.lake);
+  try {
+    const { rows } = await lake.run(
+      "select regexp_extract(filename, '[^/]*$') from read_parquet('" + herald.lake +
+        "/purchases/*/*/*.parquet', filename = true)",
+    );
+    assert.match(String(rows[0]?.[0]), /^herald-\d{13}-\d{6}-0\.parquet$/);
+  } finally {
+    lake.close();
+  }
+});
+
 Deno.test("serve --workers 2 refuses an invalid config before starting a worker", async () => {
   const bad = await Deno.makeTempFile({ suffix: ".yaml" });
   await Deno.writeTextFile(bad, "server: { port: 5000, colour: blue }\n");
