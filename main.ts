@@ -6,12 +6,17 @@
  */
 import { parseArgs } from "node:util";
 import { serve } from "./ops/server.ts";
+import { WORKER_ENV } from "./ops/siblings.ts";
+import { parseWorkers, superviseWorkers } from "./ops/workers.ts";
 
-const USAGE = `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b] [--watch]
+const USAGE =
+  `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b] [--workers <n>] [--watch]
 
   --config <path>  config file (default config/gateway.yaml)
   --port <n>       port to listen on (default from config, env PORT)
   --sinks a,b      sinks to write to (default from config, env HERALD_SINKS)
+  --workers <n>    serving processes on the port, or "auto" for one per core
+                   (default 1, env HERALD_WORKERS; Linux)
   --watch          reload the config when its file changes (SIGHUP always reloads)`;
 
 function flags(args: string[]) {
@@ -22,6 +27,7 @@ function flags(args: string[]) {
         config: { type: "string", default: "config/gateway.yaml" },
         port: { type: "string" },
         sinks: { type: "string" },
+        workers: { type: "string" },
         watch: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
@@ -33,11 +39,31 @@ function flags(args: string[]) {
   }
 }
 
+/** The number of worker processes asked for; exits naming the flag or variable when invalid. */
+function workerCount(flag: string | undefined): number {
+  // A worker process itself serves: its supervisor gave it its identity.
+  if (Deno.env.get(WORKER_ENV)) return 1;
+  try {
+    return flag === undefined
+      ? parseWorkers(Deno.env.get("HERALD_WORKERS"), "HERALD_WORKERS")
+      : parseWorkers(flag, "--workers");
+  } catch (error) {
+    console.error(`Cannot start: ${(error as Error).message}`);
+    return Deno.exit(1);
+  }
+}
+
 if (import.meta.main) {
-  const { help, port, ...options } = flags(Deno.args);
+  const { help, port, workers: workersFlag, ...options } = flags(Deno.args);
   if (help) {
     console.error(USAGE);
     Deno.exit(0);
   }
-  Deno.exit(await serve({ ...options, port: port === undefined ? undefined : Number(port) }));
+  const workers = workerCount(workersFlag);
+  const server = { ...options, port: port === undefined ? undefined : Number(port) };
+  Deno.exit(
+    await (workers > 1
+      ? superviseWorkers({ ...server, workers, main: import.meta.url })
+      : serve(server)),
+  );
 }

@@ -5,12 +5,19 @@
  * {@linkcode SinkMetrics} interface, and queue depths are read from each
  * sink's {@linkcode Sink.load} when Prometheus scrapes, never on the hot path.
  *
+ * With several worker processes, each keeps its own registry and the worker
+ * that is scraped sums every worker's metrics (prom-client's cluster
+ * aggregation): counters and histograms add up, and so do the gauges, except
+ * `herald_sink_up` and `herald_config_last_reload_successful`, which take the
+ * lowest value, so 1 means every worker.
+ *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RouteMetrics } from "../routes/mod.ts";
 import type { WriteObserver } from "../sinks/fan_out.ts";
 import type { Sink, SinkLoad, SinkMetrics } from "../sinks/contract.ts";
+import type { WorkerMetrics } from "./siblings.ts";
 
 // Seconds: a Kafka ack is about a millisecond, a log fsync a few, a stalled broker the ack timeout.
 const LATENCY_BUCKETS = [
@@ -72,6 +79,7 @@ export class Tally<A extends string, B extends string> {
 export class Metrics implements SinkMetrics, RouteMetrics {
   readonly registry = new Registry();
   #sinks: readonly Sink[] = [];
+  #cluster: { count: number; siblings: () => Promise<WorkerMetrics[]> } | undefined;
 
   /** Label values: action, status. */
   readonly requests = new Tally(
@@ -132,6 +140,7 @@ export class Metrics implements SinkMetrics, RouteMetrics {
   readonly lastReloadOk = new Gauge({
     name: "herald_config_last_reload_successful",
     help: "1 when the last config reload was applied (or none was tried), 0 when it was rejected.",
+    aggregator: "min",
     registers: [this.registry],
   });
 
@@ -168,6 +177,7 @@ export class Metrics implements SinkMetrics, RouteMetrics {
       name: "herald_sink_up",
       help: "1 when the sink's last health check passed, else 0.",
       labelNames: ["sink"] as const,
+      aggregator: "min",
       registers: [this.registry],
       async collect() {
         this.reset();
@@ -224,8 +234,34 @@ export class Metrics implements SinkMetrics, RouteMetrics {
     this.filesWritten.inc({ sink });
   }
 
+  /**
+   * Makes {@linkcode scrape} answer for all `count` worker processes, with
+   * the metrics `siblings` gathers from the others (those that answer).
+   */
+  gatherFrom(count: number, siblings: () => Promise<WorkerMetrics[]>): void {
+    this.#cluster = { count, siblings };
+  }
+
+  /** This process's own metrics, for the worker that is scraped. */
+  own(): Promise<WorkerMetrics> {
+    return this.registry.getMetricsAsJSON() as Promise<WorkerMetrics>;
+  }
+
   /** The exposition text and its content type. */
   async scrape(): Promise<{ body: string; contentType: string }> {
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+    if (!this.#cluster) {
+      return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+    }
+    const [own, others] = await Promise.all([this.own(), this.#cluster.siblings()]);
+    const merged = AggregatorRegistry.aggregate([own, ...others]);
+    const workers = new Gauge({
+      name: "herald_workers",
+      help: "Worker processes: configured, and answering this scrape (their metrics are summed).",
+      labelNames: ["state"] as const,
+      registers: [merged],
+    });
+    workers.set({ state: "configured" }, this.#cluster.count);
+    workers.set({ state: "answering" }, 1 + others.length);
+    return { body: await merged.metrics(), contentType: merged.contentType };
   }
 }

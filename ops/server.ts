@@ -3,6 +3,9 @@
  * reload on request, and drain (stop accepting, finish requests in flight,
  * flush and close every sink). {@linkcode startServer} is the importable
  * core; {@linkcode serve} adds the process: OS signals and the exit code.
+ * Run as one of several worker processes (`ops/workers.ts`), it shares its
+ * port with its siblings and answers `/metrics` and `/readyz` for all of
+ * them (`ops/siblings.ts`).
  *
  * @module
  */
@@ -10,11 +13,18 @@ import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "../config/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
-import { buildApp } from "../routes/mod.ts";
+import { buildApp, type WorkerView } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { createReloader, type LoadResult, type ReloadOutcome, watchFile } from "./reload.ts";
+import {
+  serveControl,
+  siblingMetrics,
+  siblingReadiness,
+  workerFromEnv,
+  type WorkerIdentity,
+} from "./siblings.ts";
 
 /** What to serve: the flags of `deno task serve`, plus what tests inject. */
 export interface ServerOptions {
@@ -34,6 +44,8 @@ export interface ServerOptions {
   registry?: readonly SinkDefinition[];
   /** Where write-key values come from (default: env and files). */
   secrets?: SecretSource;
+  /** Which of several worker processes this is (default: from `HERALD_WORKER`, else the only one). */
+  worker?: WorkerIdentity;
 }
 
 /** A running server. */
@@ -64,44 +76,57 @@ export class StartError extends Error {
   }
 }
 
-/** Herald's default log: JSON lines on stderr. */
-export function defaultLogger(): Logger {
-  return pino({ base: { service: "herald" } }, pino.destination({ dest: 2, sync: true }));
+/** Herald's default log: JSON lines on stderr, naming the worker process when there are several. */
+export function defaultLogger(worker?: { index: number }): Logger {
+  const base = worker ? { service: "herald", worker: worker.index } : { service: "herald" };
+  return pino({ base }, pino.destination({ dest: 2, sync: true }));
+}
+
+/**
+ * Loads and validates the config file with the flags and environment of
+ * `options` applied, as startup and every reload do.
+ */
+export async function loadServerConfig(options: ServerOptions): Promise<LoadResult> {
+  const registry = options.registry ?? SINKS;
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const loaded = await loadConfig(options.config, { registry });
+  if (!loaded.ok) return loaded;
+  try {
+    const config = applyOverrides(loaded.config, {
+      registry,
+      port: options.port,
+      sinks: options.sinks,
+      env,
+    });
+    resolveWriteKeys(config.auth.write_keys, options.secrets);
+    return { ok: true, config };
+  } catch (error) {
+    return { ok: false, errors: [`config "${options.config}": ${(error as Error).message}`] };
+  }
+}
+
+/** The lines that say why `errors` stop a start. */
+export function startErrors(errors: string[]): string[] {
+  return errors.map((e) => e.startsWith("config ") ? `Cannot start with ${e}` : e);
 }
 
 /** Loads the config, creates the sinks and starts listening. Throws {@linkcode StartError}. */
 export async function startServer(options: ServerOptions): Promise<HeraldServer> {
-  const logger = options.logger ?? defaultLogger();
-  const registry = options.registry ?? SINKS;
   const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const worker = options.worker ?? workerFromEnv(env);
+  const logger = options.logger ?? defaultLogger(worker);
+  const registry = options.registry ?? SINKS;
 
   // Startup and reloads load the file the same way, with the same overrides.
-  const load = async (): Promise<LoadResult> => {
-    const loaded = await loadConfig(options.config, { registry });
-    if (!loaded.ok) return loaded;
-    try {
-      const config = applyOverrides(loaded.config, {
-        registry,
-        port: options.port,
-        sinks: options.sinks,
-        env,
-      });
-      resolveWriteKeys(config.auth.write_keys, options.secrets);
-      return { ok: true, config };
-    } catch (error) {
-      return { ok: false, errors: [`config "${options.config}": ${(error as Error).message}`] };
-    }
-  };
+  const load = () => loadServerConfig({ ...options, env, registry });
 
   const loaded = await load();
   if (!loaded.ok) {
-    throw new StartError(
-      loaded.errors.map((e) => e.startsWith("config ") ? `Cannot start with ${e}` : e),
-    );
+    throw new StartError(startErrors(loaded.errors));
   }
   let config: GatewayConfig = loaded.config;
   const metrics = new Metrics();
-  const sinks = await createSinks(config, { logger, metrics, registry }).catch((error) => {
+  const sinks = await createSinks(config, { logger, metrics, worker, registry }).catch((error) => {
     throw new StartError([`Cannot start sinks: ${error instanceof Error ? error.message : error}`]);
   });
   const fanOut = new FanOut(sinks, {
@@ -116,16 +141,29 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
 
   // Each request runs on the app that was current when it arrived, so a reload
   // never changes the config under a request in flight.
-  const appOptions = { logger, metrics, secrets: options.secrets };
+  const workers: WorkerView | undefined = worker && {
+    index: worker.index,
+    siblings: () => siblingReadiness(worker),
+  };
+  if (worker) metrics.gatherFrom(worker.count, () => siblingMetrics(worker));
+  const appOptions = { logger, metrics, secrets: options.secrets, workers };
   let app = buildApp(config, fanOut, appOptions);
   let reloads = 0;
   const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     port: config.server.port,
     hostname: config.server.hostname,
+    // The kernel spreads connections across the workers that share the port (Linux).
+    reusePort: (worker?.count ?? 1) > 1,
     onListen: (addr) => listened(addr as Deno.NetAddr),
   }, (request, info) => app.fetch(request, info));
   const addr = await listening;
+  const control = worker &&
+    await serveControl(worker, {
+      port: addr.port,
+      metrics: () => metrics.own(),
+      health: () => fanOut.health(),
+    });
 
   const reload = createReloader({
     current: () => config,
@@ -160,6 +198,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     },
     cors_origins: config.cors.origins,
     watch: options.watch ?? false,
+    ...(worker ? { workers: worker.count } : {}),
     versions: runtimeVersions(),
   }, "listening");
 
@@ -177,7 +216,11 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     if (timedOut) {
       logger.warn({ deadline_ms: deadline }, "requests still in flight at the deadline");
     }
-    await fanOut.close();
+    try {
+      await fanOut.close();
+    } finally {
+      await control?.shutdown();
+    }
     logger.info("stopped");
   };
   return {
@@ -196,12 +239,19 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
  * SIGHUP reloads once serving. Resolves to the exit code.
  */
 export async function serve(options: ServerOptions): Promise<number> {
-  const logger = options.logger ?? defaultLogger();
+  const worker = options.worker ?? workerFromEnv(options.env ?? ((n) => Deno.env.get(n)));
+  const logger = options.logger ?? defaultLogger(worker);
   // Listen for signals before anything else, so a SIGTERM during startup still
   // drains instead of killing the process.
   const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<string>();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => requestStop(signal));
+  }
+  // A worker's stdin is a pipe from its supervisor: its end means the
+  // supervisor is gone (even by kill -9), and the worker drains.
+  if (worker) {
+    Deno.stdin.readable.pipeTo(new WritableStream()).catch(() => {})
+      .then(() => requestStop("supervisor gone"));
   }
   // A SIGHUP before the first config serves is ignored; from then on it reloads.
   // (Windows has no SIGHUP: there, --watch is the way to reload.)
@@ -212,7 +262,7 @@ export async function serve(options: ServerOptions): Promise<number> {
 
   let server: HeraldServer;
   try {
-    server = await startServer({ ...options, logger });
+    server = await startServer({ ...options, worker, logger });
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     for (const line of error.lines) console.error(line);

@@ -9,7 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
 import { SinkUnavailableError } from "../sinks/contract.ts";
-import type { FanOut } from "../sinks/fan_out.ts";
+import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import type { EnrichDeps } from "./enrich.ts";
@@ -46,6 +46,24 @@ export interface AppOptions {
   secrets?: SecretSource;
   /** Counts requests and serves /metrics (ops' `Metrics`). */
   metrics: RouteMetrics;
+  /** The other worker processes on the same port, when there are several. */
+  workers?: WorkerView;
+}
+
+/** One worker process's readiness, as `/readyz` shows it. */
+export interface WorkerReadiness {
+  ok: boolean;
+  /** Why a worker that did not answer counts as not ready. */
+  detail?: string;
+  sinks?: FanOutHealth["sinks"];
+}
+
+/** What a worker process knows of its siblings: `/readyz` answers for all of them. */
+export interface WorkerView {
+  /** This process's worker index. */
+  index: number;
+  /** The readiness of every other worker, by index. */
+  siblings(): Promise<Map<number, WorkerReadiness>>;
 }
 
 /** Builds the app; `fanOut` receives every accepted event. */
@@ -102,12 +120,27 @@ export function buildApp(
     })
   ) app.use(guard);
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  const { workers } = options;
+  app.get(
+    "/healthz",
+    (c) => c.json(workers ? { status: "ok", worker: workers.index } : { status: "ok" }),
+  );
+  // With several workers, ready means every worker's sinks are.
   app.get("/readyz", async (c) => {
-    const health = await fanOut.health();
+    const [health, siblings] = await Promise.all([fanOut.health(), workers?.siblings()]);
+    const all = new Map(siblings);
+    if (workers) all.set(workers.index, { ok: health.ok, sinks: health.sinks });
+    const ok = health.ok && [...all.values()].every((w) => w.ok);
+    const body = { status: ok ? "ready" : "unavailable", sinks: health.sinks };
     return c.json(
-      { status: health.ok ? "ready" : "unavailable", sinks: health.sinks },
-      health.ok ? 200 : 503,
+      workers
+        ? {
+          ...body,
+          worker: workers.index,
+          workers: Object.fromEntries([...all].sort(([a], [b]) => a - b)),
+        }
+        : body,
+      ok ? 200 : 503,
     );
   });
   app.get("/metrics", async (c) => {

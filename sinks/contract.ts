@@ -68,6 +68,17 @@ export interface SinkContext {
   logger: Logger;
   /** Where flushes, errors and files are counted (default: nowhere). */
   metrics?: SinkMetrics;
+  /**
+   * Which of the server's worker processes creates the sink (default: the
+   * only one). Sinks that own files keep apart what each worker writes.
+   */
+  worker?: WorkerSlot;
+}
+
+/** One of `count` worker processes serving the same port, numbered from 0. */
+export interface WorkerSlot {
+  index: number;
+  count: number;
 }
 
 /** A registered sink: its config section (schema, env overrides) and its factory. */

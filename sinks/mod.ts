@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
-import type { Sink, SinkDefinition, SinkMetrics } from "./contract.ts";
+import type { Sink, SinkDefinition, SinkMetrics, WorkerSlot } from "./contract.ts";
 import { kafkaSink } from "./kafka/mod.ts";
 import { parquetSink } from "./parquet/mod.ts";
 import { stdoutSink } from "./stdout.ts";
@@ -21,6 +21,8 @@ export const SINKS: readonly SinkDefinition[] = [stdoutSink, parquetSink, kafkaS
 export interface CreateSinksOptions {
   logger: Logger;
   metrics?: SinkMetrics;
+  /** The worker process the sinks belong to (default: the only one). */
+  worker?: WorkerSlot;
   /** Where the selected sinks are looked up (default {@linkcode SINKS}). */
   registry?: readonly SinkDefinition[];
 }
@@ -30,13 +32,15 @@ export async function createSinks(
   config: GatewayConfig,
   options: CreateSinksOptions,
 ): Promise<Sink[]> {
-  const { logger, metrics, registry = SINKS } = options;
+  const { logger, metrics, worker, registry = SINKS } = options;
   const created: Sink[] = [];
   try {
     for (const name of config.sinks) {
       const definition = registry.find((s) => s.name === name);
       if (!definition) throw new TypeError(`Unknown sink "${name}"`);
-      created.push(await definition.create(config.sinkOptions[name], { config, logger, metrics }));
+      created.push(
+        await definition.create(config.sinkOptions[name], { config, logger, metrics, worker }),
+      );
     }
     return created;
   } catch (error) {

@@ -91,6 +91,14 @@ export function isTempName(name: string): boolean {
   return (name.startsWith(".") && name.endsWith(".tmp")) || /\.parquet(\.[\w-]+)?\.tmp$/.test(name);
 }
 
+/** Options of {@linkcode removeStaleTemps}. */
+export interface StaleTempOptions {
+  /** Only files unchanged for this long go (default 60 000 ms). */
+  olderThanMs?: number;
+  /** Which temporary files, by name, are the caller's to remove (default: every one). */
+  owned?: (name: string) => boolean;
+}
+
 /**
  * Removes the temporary files a crash left anywhere under `dir` and returns
  * how many. Only files unchanged for `olderThanMs` go: a writer fills its
@@ -98,7 +106,11 @@ export function isTempName(name: string): boolean {
  * another process's write in progress (Herald and the lander may share a
  * lake). Readers skip the younger ones anyway; the next start removes them.
  */
-export async function removeStaleTemps(dir: string, olderThanMs = 60_000): Promise<number> {
+export async function removeStaleTemps(
+  dir: string,
+  options: StaleTempOptions = {},
+): Promise<number> {
+  const { olderThanMs = 60_000, owned = () => true } = options;
   let removed = 0;
   const cutoff = Date.now() - olderThanMs;
   let entries: Deno.DirEntry[];
@@ -111,8 +123,8 @@ export async function removeStaleTemps(dir: string, olderThanMs = 60_000): Promi
   for (const entry of entries) {
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory) {
-      removed += await removeStaleTemps(path, olderThanMs);
-    } else if (entry.isFile && isTempName(entry.name)) {
+      removed += await removeStaleTemps(path, options);
+    } else if (entry.isFile && isTempName(entry.name) && owned(entry.name)) {
       const info = await Deno.stat(path).catch(() => null);
       if (info && (info.mtime?.getTime() ?? 0) < cutoff) {
         await Deno.remove(path).catch(() => {});

@@ -5,7 +5,8 @@
  * by row count, size and age, and on close:
  * `<dir>/<table>/dt=YYYY-MM-DD/hour=HH/herald-<segment>-<n>.parquet`.
  *
- * The log lives in `<dir>/_wal/` as segments. A segment is deleted only after
+ * The log lives in `<dir>/_wal/` as segments (one folder per worker process
+ * when several serve: `layout.ts`). A segment is deleted only after
  * all of its files are renamed into place, and file names derive from the
  * segment, so replaying a segment after a crash rewrites the same files: every
  * acknowledged event ends up in the lake exactly once, and no reader sees a
@@ -27,6 +28,7 @@ import {
   type SinkDefinition,
   SinkUnavailableError,
 } from "../contract.ts";
+import { logLayout } from "./layout.ts";
 import { Roller } from "./roll.ts";
 import { type LogItem, type Segment, SegmentLog } from "./wal.ts";
 import { SegmentRows } from "./rows.ts";
@@ -61,9 +63,10 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   const tableMap = (config: GatewayConfig) =>
     new Map(config.actions.map((a) => [a.name, [a.table, JSON.stringify(a.table)] as const]));
   let tableOf = tableMap(context.config);
-  const walDir = `${opts.dir}/_wal`;
+  const layout = logLayout(opts.dir, context.worker);
+  const walDir = layout.walDir;
   await Deno.mkdir(walDir, { recursive: true });
-  const stale = await removeStaleTemps(opts.dir);
+  const stale = await removeStaleTemps(opts.dir, { owned: (name) => layout.ownsTemp(name) });
   if (stale > 0) logger.info({ files: stale }, "removed temporary files a crash left");
 
   const columnsOf = (table: string, event: Event): readonly Column[] =>
@@ -82,7 +85,6 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   // write that reaches the disk) and the files (cleared by the next roll).
   const log = new SegmentLog(walDir, metrics, logger, () => void roller.roll());
   const roller: Roller = new Roller({
-    walDir,
     openSegment,
     reread: (segment) => log.read(segment.path, newRows(segment.id)),
     metrics,
@@ -91,7 +93,9 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
 
   let seq = 0;
   async function openSegment(): Promise<Segment> {
-    const id = `${String(Date.now()).padStart(13, "0")}-${String(++seq).padStart(6, "0")}`;
+    const id = `${layout.tag}${String(Date.now()).padStart(13, "0")}-${
+      String(++seq).padStart(6, "0")
+    }`;
     const path = `${walDir}/${id}.wal`;
     // Again at every roll: a lake folder deleted under a running Herald comes back.
     await Deno.mkdir(walDir, { recursive: true });
@@ -113,7 +117,9 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
     return segment;
   }
 
-  await log.replay(newRows, (path, rows) => roller.retire(path, rows));
+  await log.replay(newRows, (path, rows) => roller.retire(path, rows), {
+    dirs: [walDir, ...await layout.orphans()],
+  });
   roller.current = await openSegment();
   roller.watch(opts.roll_interval_ms);
 

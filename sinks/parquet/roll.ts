@@ -15,7 +15,6 @@ import type { Segment } from "./wal.ts";
 
 /** What a {@linkcode Roller} writes with. */
 export interface RollerOptions {
-  walDir: string;
   /** Opens the next log segment. */
   openSegment: () => Promise<Segment>;
   /** Reads a segment's rows again from its log, after a roll failed part way. */
@@ -57,7 +56,8 @@ export class Roller {
     await Deno.remove(path).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
-    await syncDir(this.#o.walDir);
+    // The segment's own folder: a replayed one may be another worker's.
+    await syncDir(path.slice(0, path.lastIndexOf("/")));
   }
 
   /** Seals the current segment and turns every sealed one into Parquet files. */

@@ -1,5 +1,6 @@
 /**
- * The write-ahead log of the Parquet sink: segments in `<dir>/_wal/`, each a
+ * The write-ahead log of the Parquet sink: segments in `<dir>/_wal/` (or a
+ * worker's folder in it, `layout.ts`), each a
  * file of JSON lines `[table, event]` appended and fsynced by the segment's
  * group commit, with the segment's events streamed into its Parquet files
  * (`rows.ts`). After a crash, the segments left behind are replayed.
@@ -163,29 +164,32 @@ export class SegmentLog {
 
   /**
    * Replays what a crash left behind, oldest first: each segment's rows, in
-   * `newRows(id)`, go to `retire` (which writes their files and deletes the segment).
+   * `newRows(id)`, go to `retire` (which writes their files and deletes the
+   * segment). `dirs` are the folders to replay (default: this log's).
    */
   async replay(
     newRows: (id: string) => SegmentRows,
     retire: (path: string, rows: SegmentRows) => Promise<void>,
+    options: { dirs?: readonly string[] } = {},
   ): Promise<void> {
-    const leftovers = [];
-    for await (const entry of Deno.readDir(this.walDir)) {
-      if (entry.isFile && entry.name.endsWith(".wal")) leftovers.push(entry.name);
-    }
+    let segments = 0;
     let recovered = 0;
-    for (const name of leftovers.sort()) {
-      const id = name.slice(0, -".wal".length);
-      const path = `${this.walDir}/${name}`;
-      const rows = await this.read(path, newRows(id));
-      recovered += rows.count;
-      await retire(path, rows);
+    for (const dir of options.dirs ?? [this.walDir]) {
+      const leftovers = [];
+      for await (const entry of Deno.readDir(dir)) {
+        if (entry.isFile && entry.name.endsWith(".wal")) leftovers.push(entry.name);
+      }
+      for (const name of leftovers.sort()) {
+        const id = name.slice(0, -".wal".length);
+        const path = `${dir}/${name}`;
+        const rows = await this.read(path, newRows(id));
+        recovered += rows.count;
+        await retire(path, rows);
+      }
+      segments += leftovers.length;
     }
-    if (leftovers.length > 0) {
-      this.#logger.info(
-        { segments: leftovers.length, events: recovered },
-        "replayed the write-ahead log",
-      );
+    if (segments > 0) {
+      this.#logger.info({ segments, events: recovered }, "replayed the write-ahead log");
     }
   }
 }

@@ -11,12 +11,13 @@ import { type KafkaCluster, startKafka, startKafkaCluster } from "../kafka/mod.t
 import { brokerKill9, brokerStop } from "./broker_drills.ts";
 import { clusterBrokerStop, clusterControllerKill9, clusterLeaderKill9 } from "./cluster_drills.ts";
 import { diskFullCrashDrill, diskFullDrill } from "./disk_drills.ts";
-import { heraldKill9, sigterm } from "./process_drills.ts";
+import { heraldKill9, sigterm, workerKill9 } from "./process_drills.ts";
 import type { Drill, DrillContext, DrillResult, SharedBroker } from "./types.ts";
 
 /** Every drill, by name, in the order the task runs them. */
 export const DRILLS: Record<string, Drill> = {
   "herald-kill9": heraldKill9,
+  "worker-kill9": workerKill9,
   "broker-kill9": brokerKill9,
   "broker-stop": brokerStop,
   "disk-full": diskFullDrill,

@@ -147,12 +147,14 @@ export interface HeraldOptions {
   brokers?: string;
   /** Keep stdout's text (the sigterm drill parses it); otherwise it is read and dropped. */
   keepStdout?: boolean;
+  /** More flags of `deno task serve`. */
+  args?: string[];
 }
 
 /** Spawns Herald for a drill: its config, sinks, lake and broker. */
 export function startHerald(options: HeraldOptions): Promise<Herald> {
   return spawnHerald({
-    args: ["--config", options.config, "--sinks", options.sinks],
+    args: ["--config", options.config, "--sinks", options.sinks, ...options.args ?? []],
     env: {
       HERALD_LAKE: options.lake,
       ...(options.brokers ? { KAFKA_BROKERS: options.brokers } : {}),

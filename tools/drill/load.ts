@@ -33,6 +33,14 @@ export interface LoadOptions {
   extra?: (n: number) => string;
   /** Client-side limit on one request (default 15 s). */
   timeoutMs?: number;
+  /**
+   * A new connection per request (default: reused ones). Deno's fetch sends a
+   * GET again, on a new connection, when the reused one it went out on
+   * closes: after a kill -9 of one worker of several, that second copy
+   * reaches a living worker, and an oid the dead worker had logged but not
+   * answered is stored twice. The drills that kill one worker use this.
+   */
+  freshConnections?: boolean;
 }
 
 /** A running load. */
@@ -49,6 +57,9 @@ export function startLoad(options: LoadOptions): Load {
   const timeoutMs = options.timeoutMs ?? 15_000;
   let running = true;
   let n = 0;
+  const client = options.freshConnections
+    ? Deno.createHttpClient({ poolMaxIdlePerHost: 0 })
+    : undefined;
   const loop = async () => {
     while (running) {
       const base = options.url();
@@ -64,6 +75,7 @@ export function startLoad(options: LoadOptions): Load {
       try {
         const res = await fetch(`${base}/drill?oid=${oid}${extra}`, {
           signal: AbortSignal.timeout(timeoutMs),
+          client,
         });
         await res.body?.cancel();
         status = res.status;
@@ -80,6 +92,7 @@ export function startLoad(options: LoadOptions): Load {
     async stop() {
       running = false;
       await Promise.all(loops);
+      client?.close();
       return outcomes;
     },
   };

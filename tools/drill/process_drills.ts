@@ -1,10 +1,11 @@
 /**
  * The drills that break Herald's own process: kill -9 under load and
- * restart on the same lake and broker, and a SIGTERM drain.
+ * restart on the same lake and broker, kill -9 of one worker of
+ * `--workers 2` (the supervisor restarts it), and a SIGTERM drain.
  *
  * @module
  */
-import { sleep, startLoad } from "./load.ts";
+import { sleep, startLoad, waitFor } from "./load.ts";
 import { drill, seconds } from "./steps.ts";
 import type { Drill } from "./types.ts";
 
@@ -31,6 +32,55 @@ export const heraldKill9: Drill = (ctx) =>
     const outcomes = await load.stop();
     await run.stopClean();
     run.notes.push(`5 kills, every ${seconds(roundMs)}; ${replayed} events replayed from the log`);
+    return run.verdict(outcomes, { kafka: true, lake: true });
+  });
+
+/** The pid of each worker now, from the supervisor's log. */
+function workerPids(stderr: string): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of stderr.split("\n")) {
+    if (line.includes('"msg":"every worker listening"')) {
+      (JSON.parse(line).pids as number[]).forEach((pid, worker) => pids.set(worker, pid));
+    } else if (line.includes('"msg":"worker restarted"')) {
+      const { worker, pid } = JSON.parse(line);
+      pids.set(worker, pid);
+    }
+  }
+  return pids;
+}
+
+/** kill -9 a worker of `--workers 2` 4 times under load, each worker in turn; the supervisor restarts it. */
+export const workerKill9: Drill = (ctx) =>
+  drill("worker-kill9", ctx, async (run) => {
+    await run.setup();
+    const herald = await run.start("kafka,parquet", { args: ["--workers", "2"] });
+    const listening = await waitFor(
+      () => herald.stderr().includes('"msg":"every worker listening"'),
+      60_000,
+    );
+    if (!listening) throw new Error("The workers never all listened");
+    const load = startLoad({
+      prefix: "worker-kill9",
+      url: () => herald.url,
+      freshConnections: true,
+    });
+    const roundMs = Math.max(1000, Math.min(2000, (ctx.seconds * 1000) / 4));
+    for (let kill = 1; kill <= 4; kill++) {
+      await sleep(roundMs);
+      const worker = kill % 2;
+      Deno.kill(workerPids(herald.stderr()).get(worker)!, "SIGKILL");
+      const restarted = await waitFor(
+        () => herald.stderr().split('"msg":"worker restarted"').length > kill,
+        30_000,
+      );
+      run.check(restarted, `worker ${worker} not restarted within 30 s of kill -9 #${kill}`);
+      run.log(`kill -9 #${kill}: worker ${worker} restarted`);
+    }
+    await sleep(roundMs);
+    const outcomes = await load.stop();
+    await run.stopClean();
+    const replays = herald.stderr().split('"msg":"replayed the write-ahead log"').length - 1;
+    run.notes.push(`4 worker kills, every ${seconds(roundMs)}; ${replays} log replays`);
     return run.verdict(outcomes, { kafka: true, lake: true });
   });
 

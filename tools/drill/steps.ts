@@ -28,6 +28,8 @@ export interface StartOptions {
   keepStdout?: boolean;
   /** Bootstrap brokers (default: the shared single broker when the sinks include kafka). */
   brokers?: string;
+  /** More flags of `deno task serve` (`--workers 2`). */
+  args?: string[];
 }
 
 /** Everything a drill sets up and must tear down, and the shared bookkeeping. */
@@ -81,6 +83,7 @@ export class Run {
       lake: this.lake,
       brokers,
       keepStdout: options.keepStdout,
+      args: options.args,
     });
     this.herald = herald;
     this.heralds.push(herald);
