@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { fstatSync } from "node:fs";
 import { GroupCommit } from "./_group_commit.ts";
 import { type ByteWriter, type SyncByteWriter, writeAll, writeAllSync } from "./io.ts";
 import {
@@ -32,15 +33,18 @@ import { type StdoutOptions, stdoutOptions as options } from "./stdout_options.t
 
 export type { StdoutOptions } from "./stdout_options.ts";
 
+/** `/dev/null`'s device number on Linux: major 1, minor 3. */
+const DEV_NULL_RDEV = (1 << 8) | 3;
+
 /**
  * True when this process's stdout is a regular file or `/dev/null`, where a
- * write never waits on a reader (Linux: read from `/proc/self/fd/1`; false
- * wherever that cannot be read).
+ * write never waits on a reader (from `fstat` of file descriptor 1, which
+ * needs no permission; false wherever that fails).
  */
 export function stdoutNeverWaits(): boolean {
   try {
-    const target = Deno.readLinkSync("/proc/self/fd/1");
-    return target === "/dev/null" || Deno.statSync(target).isFile;
+    const stat = fstatSync(1);
+    return stat.isFile() || (stat.isCharacterDevice() && stat.rdev === DEV_NULL_RDEV);
   } catch {
     return false;
   }

@@ -123,24 +123,30 @@ Deno.test("createStdoutSink() writes synchronously to a writer that never waits,
   assert.deepEqual(chunks.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l)), events);
 });
 
-Deno.test("stdoutNeverWaits() is true for /dev/null and a regular file, false for a pipe", async () => {
-  const probe = `import { stdoutNeverWaits } from ${
-    JSON.stringify(new URL("../../sinks/stdout.ts", import.meta.url).href)
-  }; console.error(stdoutNeverWaits());`;
-  const file = await Deno.makeTempFile();
-  /** What the probe says with its stdout sent where `redirect` (a shell redirection) sends it. */
+Deno.test("stdoutNeverWaits() is true for /dev/null and a regular file, false for a pipe and another device, with no permission", async () => {
+  const dir = await Deno.makeTempDir();
+  const probe = `${dir}/probe.ts`;
+  await Deno.writeTextFile(
+    probe,
+    `import { stdoutNeverWaits } from ${
+      JSON.stringify(new URL("../../sinks/stdout.ts", import.meta.url).href)
+    }; console.error(stdoutNeverWaits());`,
+  );
+  /** What the probe, run with no permission, says with its stdout sent where `redirect` sends it. */
   const answer = async (redirect: string) => {
     const { stderr } = await new Deno.Command("sh", {
-      args: ["-c", `"$0" eval "$1" ${redirect}`, Deno.execPath(), probe],
+      args: ["-c", `"$0" run --no-prompt "$1" ${redirect}`, Deno.execPath(), probe],
       stderr: "piped",
     }).output();
     return new TextDecoder().decode(stderr).trim();
   };
   try {
     assert.equal(await answer("> /dev/null"), "true");
-    assert.equal(await answer(`> '${file}'`), "true");
+    assert.equal(await answer(`> '${dir}/out.ndjson'`), "true");
     assert.equal(await answer("| cat > /dev/null"), "false");
+    // A character device other than /dev/null, as a terminal is.
+    assert.equal(await answer("> /dev/zero"), "false");
   } finally {
-    await Deno.remove(file);
+    await Deno.remove(dir, { recursive: true });
   }
 });
