@@ -8,6 +8,7 @@
 import type { Logger } from "pino";
 import type { ServerOptions } from "./server.ts";
 import { LineRelay } from "./_relay.ts";
+import { stdoutNeverWaits } from "../sinks/stdout.ts";
 import { askWorker, WORKER_ENV, type WorkerIdentity } from "./siblings.ts";
 
 /**
@@ -77,7 +78,13 @@ export class Supervisor {
   #options: SupervisorOptions;
   #logger: Logger;
   #deno: string;
-  #stdout = new LineRelay(Deno.stdout);
+  /**
+   * Null when stdout is a regular file or `/dev/null`: there workers write to
+   * it themselves, each flush one write that the kernel keeps whole. A pipe,
+   * a socket or a terminal keeps only small writes whole, so there events
+   * go through the supervisor a line at a time.
+   */
+  #stdout = stdoutNeverWaits() ? null : new LineRelay(Deno.stdout);
 
   constructor(dir: string, options: SupervisorOptions, logger: Logger) {
     this.dir = dir;
@@ -143,8 +150,9 @@ export class Supervisor {
         env: { [WORKER_ENV]: JSON.stringify(identity) },
         // The pipe stays open while the supervisor lives: a worker drains when it ends.
         stdin: "piped",
-        // Events go through the supervisor, whole lines at a time (`_relay.ts`).
-        stdout: "piped",
+        // Events go through the supervisor, whole lines at a time (`_relay.ts`), unless
+        // stdout is a file or /dev/null.
+        stdout: this.#stdout ? "piped" : "inherit",
         stderr: "inherit",
       }).spawn();
     } catch (error) {
@@ -157,7 +165,7 @@ export class Supervisor {
     slot.child = child;
     slot.listening = false;
     slot.startedAt = Date.now();
-    slot.output = this.#stdout.relay(child.stdout);
+    slot.output = this.#stdout ? this.#stdout.relay(child.stdout) : Promise.resolve();
     let exited = false;
     child.status.then(() => (exited = true));
     while (!exited) {

@@ -365,7 +365,7 @@ export interface HeraldProcess extends Herald {
 /** Spawns Herald with `args` on a free port; resolves once it logged "listening". */
 export async function startHerald(
   args: string[] = [],
-  options: { env?: Record<string, string>; readStdout?: boolean } = {},
+  options: { env?: Record<string, string>; readStdout?: boolean; stdoutFile?: string } = {},
 ): Promise<HeraldProcess> {
   const lake = options.env?.HERALD_LAKE ?? await Deno.makeTempDir({ prefix: "herald-lake-" });
   const herald = await spawnHerald({
@@ -373,6 +373,7 @@ export async function startHerald(
     env: { HERALD_LAKE: lake, ...options.env },
     keepStdout: true,
     readStdout: options.readStdout,
+    stdoutFile: options.stdoutFile,
   });
   return { ...herald, lake };
 }

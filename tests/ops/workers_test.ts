@@ -310,6 +310,34 @@ Deno.test("serve --workers 2 --sinks stdout: one clean NDJSON stream with every 
   assert.deepEqual(ids.toSorted(), acked.toSorted());
 });
 
+Deno.test("serve --workers 2 --sinks stdout > file: the workers write it themselves, every 2xx event once, whole lines", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".ndjson" });
+  const herald = await startHerald(["--workers", "2", "--sinks", "stdout"], { stdoutFile: file });
+  const pids: number[] = JSON.parse(await logged(herald, "every worker listening")).pids;
+  const acked: string[] = [];
+  try {
+    // Each worker's stdout is the file itself, not a pipe to the supervisor.
+    for (const pid of pids) assert.equal(Deno.readLinkSync(`/proc/${pid}/fd/1`), file);
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 100; i++) {
+        // Lines of about 3 KB: a flush of two is past what a pipe keeps whole.
+        const res = await http(`${herald.url}/purchase_a_sword`, {
+          headers: { connection: "close", "user-agent": "x".repeat(3000) },
+        });
+        assert.equal(res.status, 200);
+        acked.push(res.headers.get("x-request-id")!);
+      }
+    }));
+  } finally {
+    const status = await herald.stop();
+    assert.equal(status.code, 0, herald.stderr());
+  }
+  const lines = herald.stdout().split("\n").filter((l) => l !== "");
+  const ids = lines.map((l) => JSON.parse(l).request_id);
+  assert.deepEqual(ids.toSorted(), acked.toSorted());
+  await Deno.remove(file);
+});
+
 Deno.test("serve --workers 2 drains on a SIGTERM that arrives while workers start, leaving none behind", async () => {
   // Resolves at worker 0's "listening": worker 1 may still be starting.
   const herald = await startHerald(["--workers", "2", "--sinks", "stdout"]);

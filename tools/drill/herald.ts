@@ -61,6 +61,8 @@ export interface SpawnOptions {
   keepStdout?: boolean;
   /** false: leave stdout unread until `readStdout()`, as a slow pipe reader would. */
   readStdout?: boolean;
+  /** Send stdout to this regular file (a shell's `> file`) instead of a pipe; `stdout()` reads it. */
+  stdoutFile?: string;
 }
 
 /**
@@ -69,12 +71,14 @@ export interface SpawnOptions {
  * exits first or is not listening within 60 s).
  */
 export async function spawnHerald(options: SpawnOptions): Promise<Herald> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("serve"), "--port", "0", ...options.args],
+  const args = [...taskArgs("serve"), "--port", "0", ...options.args];
+  const file = options.stdoutFile;
+  const child = new Deno.Command(file ? "sh" : Deno.execPath(), {
+    args: file ? ["-c", 'exec "$@" > "$HERALD_STDOUT_FILE"', "sh", Deno.execPath(), ...args] : args,
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...options.env, ...(file ? { HERALD_STDOUT_FILE: file } : {}) },
     stdin: "null",
-    stdout: "piped",
+    stdout: file ? "null" : "piped",
     stderr: "piped",
   }).spawn();
   let out = "";
@@ -84,6 +88,7 @@ export async function spawnHerald(options: SpawnOptions): Promise<Herald> {
       .catch(() => {});
   let stdoutDone: Promise<void> | null = null;
   const readStdout = () => {
+    if (file) return;
     stdoutDone ??= decode(child.stdout, (t) => {
       if (options.keepStdout) out += t;
     });
@@ -123,7 +128,7 @@ export async function spawnHerald(options: SpawnOptions): Promise<Herald> {
     port,
     pid: child.pid,
     child,
-    stdout: () => out,
+    stdout: () => (file ? Deno.readTextFileSync(file) : out),
     stderr: () => err,
     readStdout,
     status,
