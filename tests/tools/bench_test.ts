@@ -145,6 +145,7 @@ Deno.test("bench verdicts pass exactly at every threshold", () => {
     [
       ["stdout sink >= 60% of ceiling req/s", true],
       ["Parquet sink >= 80% of fsync ceiling req/s", true],
+      ["stdout sink with --workers 2 > --workers 1 req/s", null],
       ["Kafka sink >= 40% of ceiling req/s", true],
       ["Kafka sink >= 30x seeds events/s", true],
       ["batch route -> Kafka >= 200,000 events/s", true],

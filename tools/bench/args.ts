@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 export const TARGET_IDS = [
   "ceiling",
   "stdout",
+  "stdout-w2",
   "fsync",
   "parquet",
   "kafka",

@@ -6,8 +6,34 @@
 
 const CLOCK_TICKS = 100;
 
-/** Resident set (VmRSS) and its high-water mark (VmHWM) in bytes, or null off Linux. */
+/** `pid` and every process below it (a supervisor's workers), from `/proc`. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of Deno.readDirSync(`/proc/${pids[i]}/task`)) {
+        const children = Deno.readTextFileSync(`/proc/${pids[i]}/task/${task.name}/children`);
+        for (const child of children.trim().split(/\s+/)) if (child) pids.push(Number(child));
+      }
+    } catch { /* gone, or not Linux */ }
+  }
+  return pids;
+}
+
+/**
+ * Resident set (VmRSS) and its high-water mark (VmHWM) in bytes, or null off
+ * Linux. A process with children counts theirs too: the sum of every RSS, for
+ * both (high-water marks of different moments do not add up).
+ */
 function readMemory(pid: number): { rss: number; hwm: number } | null {
+  const pids = processTree(pid);
+  if (pids.length === 1) return readOneMemory(pid);
+  let rss = 0;
+  for (const p of pids) rss += readOneMemory(p)?.rss ?? 0;
+  return rss > 0 ? { rss, hwm: rss } : null;
+}
+
+function readOneMemory(pid: number): { rss: number; hwm: number } | null {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/status`);
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
@@ -24,8 +50,17 @@ export function readRss(pid: number): number | null {
   return readMemory(pid)?.rss ?? null;
 }
 
-/** CPU seconds (user + system) the process used so far, or null off Linux. */
+/**
+ * CPU seconds (user + system) the process and its live children used so far,
+ * or null off Linux.
+ */
 export function readCpuSeconds(pid: number): number | null {
+  const own = readOneCpuSeconds(pid);
+  if (own === null) return null;
+  return processTree(pid).slice(1).reduce((sum, p) => sum + (readOneCpuSeconds(p) ?? 0), own);
+}
+
+function readOneCpuSeconds(pid: number): number | null {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");

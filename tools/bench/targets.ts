@@ -48,6 +48,7 @@ function heraldTarget(
   label: string,
   sink: string,
   batch = 1,
+  extraArgs: readonly string[] = [],
 ): TargetSpec {
   return {
     id,
@@ -66,7 +67,16 @@ function heraldTarget(
       }
       return {
         cmd: Deno.execPath(),
-        args: [...ctx.serve, "--config", CONFIG, "--port", String(port), "--sinks", sink],
+        args: [
+          ...ctx.serve,
+          "--config",
+          CONFIG,
+          "--port",
+          String(port),
+          "--sinks",
+          sink,
+          ...extraArgs,
+        ],
         env,
       };
     },
@@ -111,6 +121,7 @@ export const TARGETS: readonly TargetSpec[] = [
       }),
   },
   heraldTarget("stdout", "Herald, stdout sink", "stdout"),
+  heraldTarget("stdout-w2", "Herald, stdout sink, --workers 2", "stdout", 1, ["--workers", "2"]),
   {
     id: "fsync",
     label: "fsync ceiling (Deno.serve + fsync)",

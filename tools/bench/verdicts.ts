@@ -70,6 +70,18 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
       `${formatCount(fsync!.max!.requestsPerS)} req/s)`,
   ));
 
+  const workers2 = find(results, "stdout-w2");
+  const workersRatio = workers2 && vsCeiling(workers2, stdout);
+  out.push(check(
+    "stdout sink with --workers 2 > --workers 1 req/s",
+    workersRatio !== null && workersRatio !== undefined,
+    notRun(["stdout", stdout], ["stdout-w2", workers2]),
+    () => workersRatio! > 1,
+    () =>
+      `${workersRatio!.toFixed(2)}x (${formatCount(workers2!.max!.requestsPerS)} vs ` +
+      `${formatCount(stdout!.max!.requestsPerS)} req/s, the load tool on the same cores)`,
+  ));
+
   const kafkaRatio = kafka && vsCeiling(kafka, ceiling);
   out.push(check(
     `Kafka sink >= ${formatPercent(t.kafkaVsCeiling)} of ceiling req/s`,
