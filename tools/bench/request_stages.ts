@@ -125,7 +125,7 @@ export async function profileRequestStages(
       }),
     },
     {
-      stage: "stdout sink: the line (pino) and its group-committed write",
+      stage: "stdout sink: the line (JSON.stringify) and its group commit",
       usPerEvent: await timeConcurrent(() => stdout.write([event])),
     },
     {
