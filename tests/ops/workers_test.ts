@@ -290,39 +290,21 @@ Deno.test("serve --workers 2 backs off a worker that keeps dying, and /readyz is
   }
 });
 
-Deno.test("serve --workers 2 --sinks stdout: one clean NDJSON stream with every 2xx event once", async () => {
-  const { herald } = await startWorkers(["--sinks", "stdout"]);
+/**
+ * From 4 clients, `perClient` GETs each on a connection of its own, then a
+ * SIGTERM that must drain every worker; the request ids of the answers.
+ */
+async function sendThenStop(
+  herald: HeraldProcess,
+  perClient: number,
+  headers: Record<string, string> = {},
+): Promise<string[]> {
   const acked: string[] = [];
   try {
     await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let i = 0; i < 50; i++) {
-        const res = await fresh(herald, "/purchase_a_sword");
-        assert.equal(res.status, 200);
-        acked.push(res.headers.get("x-request-id")!);
-      }
-    }));
-  } finally {
-    const status = await herald.stop();
-    assert.equal(status.code, 0, herald.stderr());
-  }
-  const lines = herald.stdout().split("\n").filter((l) => l !== "");
-  const ids = lines.map((l) => JSON.parse(l).request_id);
-  assert.deepEqual(ids.toSorted(), acked.toSorted());
-});
-
-Deno.test("serve --workers 2 --sinks stdout > file: the workers write it themselves, every 2xx event once, whole lines", async () => {
-  const file = await Deno.makeTempFile({ suffix: ".ndjson" });
-  const herald = await startHerald(["--workers", "2", "--sinks", "stdout"], { stdoutFile: file });
-  const pids: number[] = JSON.parse(await logged(herald, "every worker listening")).pids;
-  const acked: string[] = [];
-  try {
-    // Each worker's stdout is the file itself, not a pipe to the supervisor.
-    for (const pid of pids) assert.equal(Deno.readLinkSync(`/proc/${pid}/fd/1`), file);
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let i = 0; i < 100; i++) {
-        // Lines of about 3 KB: a flush of two is past what a pipe keeps whole.
+      for (let i = 0; i < perClient; i++) {
         const res = await http(`${herald.url}/purchase_a_sword`, {
-          headers: { connection: "close", "user-agent": "x".repeat(3000) },
+          headers: { connection: "close", ...headers },
         });
         assert.equal(res.status, 200);
         acked.push(res.headers.get("x-request-id")!);
@@ -332,9 +314,29 @@ Deno.test("serve --workers 2 --sinks stdout > file: the workers write it themsel
     const status = await herald.stop();
     assert.equal(status.code, 0, herald.stderr());
   }
+  return acked;
+}
+
+/** Every stdout line parses as an event, and the events are exactly the `acked` requests. */
+function assertStdoutHolds(herald: HeraldProcess, acked: string[]): void {
   const lines = herald.stdout().split("\n").filter((l) => l !== "");
   const ids = lines.map((l) => JSON.parse(l).request_id);
   assert.deepEqual(ids.toSorted(), acked.toSorted());
+}
+
+Deno.test("serve --workers 2 --sinks stdout: one clean NDJSON stream with every 2xx event once", async () => {
+  const { herald } = await startWorkers(["--sinks", "stdout"]);
+  assertStdoutHolds(herald, await sendThenStop(herald, 50));
+});
+
+Deno.test("serve --workers 2 --sinks stdout > file: the workers write it themselves, every 2xx event once, whole lines", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".ndjson" });
+  const herald = await startHerald(["--workers", "2", "--sinks", "stdout"], { stdoutFile: file });
+  const pids: number[] = JSON.parse(await logged(herald, "every worker listening")).pids;
+  // Each worker's stdout is the file itself, not a pipe to the supervisor.
+  for (const pid of pids) assert.equal(Deno.readLinkSync(`/proc/${pid}/fd/1`), file);
+  // Lines of about 3 KB: a flush of two is past what a pipe keeps whole.
+  assertStdoutHolds(herald, await sendThenStop(herald, 100, { "user-agent": "x".repeat(3000) }));
   await Deno.remove(file);
 });
 
