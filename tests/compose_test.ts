@@ -1,8 +1,19 @@
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { parse } from "yaml";
 
 // No Docker engine runs in CI, so this checks what the compose file wires together.
 const compose = parse(await Deno.readTextFile("docker-compose.yml"));
+
+interface Service {
+  image: string;
+  command?: string[];
+  environment?: Record<string, string>;
+}
+
+const services = Object.entries(compose.services as Record<string, Service>);
+const heralds = services.filter(([, s]) => s.command?.join(" ") === "task serve");
+const landers = services.filter(([, s]) => s.command?.join(" ") === "task land");
 
 Deno.test("docker-compose.yml runs a KRaft Kafka from the official image", () => {
   const kafka = compose.services.kafka;
@@ -37,6 +48,40 @@ Deno.test("docker-compose.yml runs the lander as the lake's only writer", () => 
   assert.equal(lander.image, herald.image);
   assert.equal(lander.depends_on.herald.condition, "service_healthy", "topics exist by then");
 });
+
+Deno.test("docker-compose.yml sets only environment variables that Herald reads", () => {
+  const files = [
+    "main.ts",
+    ...["config", "lander", "ops", "routes", "sinks"].flatMap((dir) =>
+      readdirSync(dir, { recursive: true, encoding: "utf8" }).map((file) => `${dir}/${file}`)
+    ),
+  ].filter((file) => file.endsWith(".ts"));
+  // `Deno.env.get("NAME")`, and `env("NAME")` where the environment is injected.
+  const read = new Set(
+    files.flatMap((file) =>
+      [...Deno.readTextFileSync(file).matchAll(/\benv(?:\.get)?\(\s*"([A-Z][A-Z0-9_]*)"\s*\)/g)]
+        .map((m) => m[1]!)
+    ),
+  );
+  for (const known of ["KAFKA_BROKERS", "HERALD_WORKERS", "HERALD_LANDER_GROUP"]) {
+    assert.ok(read.has(known), `the scan finds ${known}`);
+  }
+  for (const [name, s] of [...heralds, ...landers]) {
+    for (const variable of Object.keys(env(s))) {
+      assert.ok(read.has(variable), `${name}: Herald reads no ${variable}`);
+    }
+  }
+});
+
+Deno.test("docker-compose.yml pins every image", () => {
+  for (const [name, s] of services) {
+    assert.match(s.image, /^[a-z0-9./-]+:\d+\.\d+\.\d+(-[a-z0-9.]+)?$/, `${name}: a pinned tag`);
+  }
+});
+
+function env(service: Service): Record<string, string | undefined> {
+  return service.environment ?? {};
+}
 
 function ciDenoVersion(): string {
   const ci = Deno.readTextFileSync(".ci/run");
