@@ -167,8 +167,9 @@ export interface Overrides {
 }
 
 /**
- * Applies `--port`/`PORT`, `--sinks`/`HERALD_SINKS` and each sink's own
- * environment variables. Throws `TypeError` naming the bad value.
+ * Applies `--port`/`PORT`, `--sinks`/`HERALD_SINKS`, `HERALD_TRUST_PROXY`
+ * and each sink's own environment variables. Throws `TypeError` naming the
+ * bad value.
  */
 export function applyOverrides(config: GatewayConfig, overrides: Overrides): GatewayConfig {
   const { env, registry } = overrides;
@@ -176,6 +177,14 @@ export function applyOverrides(config: GatewayConfig, overrides: Overrides): Gat
   const port = portText === undefined || portText === "" ? config.server.port : Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new TypeError(`Invalid port "${portText}": expected an integer from 0 to 65535`);
+  }
+  const trustText = env("HERALD_TRUST_PROXY");
+  let trustProxy = config.server.trust_proxy;
+  if (trustText !== undefined && trustText !== "") {
+    if (trustText !== "true" && trustText !== "false") {
+      throw new TypeError(`Invalid HERALD_TRUST_PROXY "${trustText}": expected true or false`);
+    }
+    trustProxy = trustText === "true";
   }
   const sinkList = overrides.sinks ?? env("HERALD_SINKS");
   const sinks = sinkList ? sinkList.split(",").map((s) => s.trim()).filter(Boolean) : config.sinks;
@@ -190,5 +199,10 @@ export function applyOverrides(config: GatewayConfig, overrides: Overrides): Gat
   for (const sink of registry) {
     if (sink.fromEnv) sinkOptions[sink.name] = sink.fromEnv(sinkOptions[sink.name], env);
   }
-  return { ...config, server: { ...config.server, port }, sinks: [...new Set(sinks)], sinkOptions };
+  return {
+    ...config,
+    server: { ...config.server, port, trust_proxy: trustProxy },
+    sinks: [...new Set(sinks)],
+    sinkOptions,
+  };
 }

@@ -62,7 +62,7 @@ const serverSchema = object({
   trust_proxy: doc(
     withDefault(boolean(), false),
     "true: `client_ip` is the last `X-Forwarded-For` entry (the one your proxy added); " +
-      "only behind your own proxy",
+      "only behind your own proxy (env `HERALD_TRUST_PROXY`)",
   ),
   ack_timeout_ms: doc(
     withDefault(positiveInt(), 5000),

@@ -187,3 +187,19 @@ Deno.test("applyOverrides() takes port and sinks from flags before env", () => {
     /Invalid port "http"/,
   );
 });
+
+Deno.test("applyOverrides() takes server.trust_proxy from HERALD_TRUST_PROXY, true or false only", () => {
+  const base = config(MINIMAL);
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  const trust = (vars: Record<string, string>, from = base) =>
+    applyOverrides(from, { registry: SINKS, env: env(vars) }).server.trust_proxy;
+  assert.equal(trust({}), false);
+  assert.equal(trust({ HERALD_TRUST_PROXY: "true" }), true);
+  const trusting = { ...base, server: { ...base.server, trust_proxy: true } };
+  assert.equal(trust({ HERALD_TRUST_PROXY: "false" }, trusting), false);
+  assert.equal(trust({ HERALD_TRUST_PROXY: "" }, trusting), true);
+  assert.throws(
+    () => trust({ HERALD_TRUST_PROXY: "yes" }),
+    new TypeError('Invalid HERALD_TRUST_PROXY "yes": expected true or false'),
+  );
+});
