@@ -9,7 +9,14 @@
  */
 import { type KafkaCluster, startKafka, startKafkaCluster } from "../kafka/mod.ts";
 import { brokerKill9, brokerStop } from "./broker_drills.ts";
-import { clusterBrokerStop, clusterControllerKill9, clusterLeaderKill9 } from "./cluster_drills.ts";
+import {
+  clusterBrokerStop,
+  clusterBrokerStopTwoHeralds,
+  clusterControllerKill9,
+  clusterControllerKill9Workers,
+  clusterLeaderKill9,
+  clusterLeaderKill9Workers,
+} from "./cluster_drills.ts";
 import { diskFullCrashDrill, diskFullDrill } from "./disk_drills.ts";
 import { heraldKill9, sigterm, workerKill9 } from "./process_drills.ts";
 import type { Drill, DrillContext, DrillResult, SharedBroker } from "./types.ts";
@@ -26,6 +33,9 @@ export const DRILLS: Record<string, Drill> = {
   "cluster-leader-kill9": clusterLeaderKill9,
   "cluster-controller-kill9": clusterControllerKill9,
   "cluster-broker-stop": clusterBrokerStop,
+  "cluster-leader-kill9-workers": clusterLeaderKill9Workers,
+  "cluster-controller-kill9-workers": clusterControllerKill9Workers,
+  "cluster-broker-stop-two-heralds": clusterBrokerStopTwoHeralds,
 };
 
 /** A drill context whose broker is started on first use; `close` stops and removes it. */
