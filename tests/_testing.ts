@@ -19,7 +19,8 @@ import { buildApp } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
 import { SINKS } from "../sinks/mod.ts";
-import { type Herald, spawnHerald, taskArgs } from "../tools/drill/herald.ts";
+import { type Herald, spawnHerald } from "../tools/drill/herald.ts";
+import { ROOT, spawnTask, taskArgs, type TaskProcess } from "../tools/drill/task.ts";
 import { type DrillResult, formatReport } from "../tools/drill/mod.ts";
 import { readTopics } from "../tools/kafka/read.ts";
 import { createTopic, produceValues } from "../tools/kafka/write.ts";
@@ -278,7 +279,8 @@ export async function rawHttp(
  */
 export { taskArgs };
 
-const ROOT = new URL("..", import.meta.url).pathname;
+/** Long-running tasks: `spawnTask("land", args, { ready })`. */
+export { spawnTask, type TaskProcess };
 
 /** A finished process's exit code and output. */
 export interface Finished {
@@ -301,59 +303,6 @@ export async function runTask(
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code, stdout: decode(stdout), stderr: decode(stderr) };
-}
-
-/** A long-running `deno task` process whose stderr is collected. */
-export interface TaskProcess {
-  child: Deno.ChildProcess;
-  stderr(): string;
-  status: Promise<Deno.CommandStatus>;
-  /** Sends `signal` (default SIGTERM) and waits for the exit and the end of stderr. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
-}
-
-/**
- * Spawns `deno task <task>` with `args`; resolves once its stderr matches
- * `ready` (rejects, after killing it, if it exits first or the deadline passes).
- */
-export async function spawnTask(
-  task: string,
-  args: string[],
-  options: { env?: Record<string, string>; ready: RegExp; timeoutMs?: number },
-): Promise<TaskProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs(task), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let err = "";
-  const done = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (t) => void (err += t) }),
-  ).catch(() => {});
-  const status = child.status;
-  let exited: Deno.CommandStatus | null = null;
-  status.then((s) => (exited = s));
-  const stop = async (signal: Deno.Signal = "SIGTERM") => {
-    try {
-      child.kill(signal);
-    } catch { /* already gone */ }
-    const s = await status;
-    await done;
-    return s;
-  };
-  try {
-    await waitFor(() => {
-      if (exited) throw new Error(`${task} exited with ${exited.code}:\n${err}`);
-      return options.ready.test(err);
-    }, { what: `${task} to log ${options.ready}`, timeoutMs: options.timeoutMs ?? 60_000 });
-  } catch (error) {
-    await stop("SIGKILL");
-    throw error;
-  }
-  return { child, stderr: () => err, status, stop };
 }
 
 /** A running Herald process, with its lake folder. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { createTopic, produceValues } from "../kafka/write.ts";
-import { taskArgs } from "../drill/herald.ts";
+import { taskArgs } from "../drill/task.ts";
 import { markdownTable } from "./tables.ts";
 
 /** What {@linkcode measureLander} found. */

@@ -1,16 +1,24 @@
 /**
  * The fault drills: each one runs Herald under load, breaks something (the
- * process, the broker, the disk, a node of a cluster), repairs it, stops
- * Herald and asks the oracle whether every acknowledged request is in every
- * sink exactly once. This is their list, in the order the task runs them, and
+ * process, the broker, the disk, a node of a cluster, a lander), repairs it,
+ * stops Herald and asks the oracle whether every acknowledged request is in
+ * every sink exactly once. This is their list, in the order the task runs them, and
  * the context they share.
  *
  * @module
  */
 import { type KafkaCluster, startKafka, startKafkaCluster } from "../kafka/mod.ts";
 import { brokerKill9, brokerStop } from "./broker_drills.ts";
-import { clusterBrokerStop, clusterControllerKill9, clusterLeaderKill9 } from "./cluster_drills.ts";
+import {
+  clusterBrokerStop,
+  clusterBrokerStopTwoHeralds,
+  clusterControllerKill9,
+  clusterControllerKill9Workers,
+  clusterLeaderKill9,
+  clusterLeaderKill9Workers,
+} from "./cluster_drills.ts";
 import { diskFullCrashDrill, diskFullDrill } from "./disk_drills.ts";
+import { clusterHeraldLanderKill9 } from "./pipeline_drills.ts";
 import { heraldKill9, sigterm, workerKill9 } from "./process_drills.ts";
 import type { Drill, DrillContext, DrillResult, SharedBroker } from "./types.ts";
 
@@ -26,6 +34,10 @@ export const DRILLS: Record<string, Drill> = {
   "cluster-leader-kill9": clusterLeaderKill9,
   "cluster-controller-kill9": clusterControllerKill9,
   "cluster-broker-stop": clusterBrokerStop,
+  "cluster-leader-kill9-workers": clusterLeaderKill9Workers,
+  "cluster-controller-kill9-workers": clusterControllerKill9Workers,
+  "cluster-broker-stop-two-heralds": clusterBrokerStopTwoHeralds,
+  "cluster-herald-lander-kill9": clusterHeraldLanderKill9,
 };
 
 /** A drill context whose broker is started on first use; `close` stops and removes it. */

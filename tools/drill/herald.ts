@@ -6,14 +6,7 @@
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { parse, stringify } from "yaml";
-
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
-const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-
-/** The arguments after `deno` of a deno.json task (`run <permissions> file`). */
-export function taskArgs(task: string): string[] {
-  return (denoJson.tasks[task] as string).split(" ").slice(1);
-}
+import { ROOT, taskArgs } from "./task.ts";
 
 /** The drill config file shipped next to this module. */
 export const DRILL_CONFIG = fromFileUrl(new URL("./drill.yaml", import.meta.url));

@@ -118,9 +118,12 @@ export function countOutcomes(outcomes: readonly Outcome[]): LoadCounts {
 }
 
 /** Waits until `check` is true, polling every 50 ms; false after `timeoutMs`. */
-export async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
   const started = Date.now();
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() - started > timeoutMs) return false;
     await sleep(50);
   }

@@ -17,6 +17,6 @@ export {
   spawnHerald,
   type SpawnOptions,
   startHerald,
-  taskArgs,
   waitReady,
 } from "./herald.ts";
+export { spawnTask, taskArgs, type TaskProcess } from "./task.ts";

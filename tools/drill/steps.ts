@@ -7,6 +7,7 @@
  * @module
  */
 import { drillConfig, type Herald, rssBytes, startHerald, waitReady } from "./herald.ts";
+import { type DrillLander, spawnLander } from "./lander.ts";
 import { LatencyRecorder } from "../load/latency.ts";
 import { countOutcomes, type Outcome } from "./load.ts";
 import {
@@ -44,6 +45,7 @@ export class Run {
   config: Record<string, Record<string, unknown>> = {};
   herald: Herald | null = null;
   heralds: Herald[] = [];
+  landers: DrillLander[] = [];
   /** The Kafka the current Herald writes to, which the oracle reads. */
   brokers: string | null = null;
   failures: string[] = [];
@@ -97,6 +99,19 @@ export class Run {
     return herald;
   }
 
+  /** Starts a lander of `group` that lands the drill's topic, from its Kafka, into its lake. */
+  async startLander(group: string): Promise<DrillLander> {
+    if (this.brokers === null) throw new Error("Start a Herald with the Kafka sink first");
+    const lander = await spawnLander({
+      config: this.configPath,
+      lake: this.lake,
+      brokers: this.brokers,
+      group,
+    });
+    this.landers.push(lander);
+    return lander;
+  }
+
   /** Samples the current Herald's RSS every 200 ms. */
   sampleRss(): void {
     this.#rssTimer = setInterval(async () => {
@@ -115,9 +130,8 @@ export class Run {
     this.ctx.log(`[${this.name}] ${message}`);
   }
 
-  /** SIGTERMs the current Herald and records a failure unless it exits 0. */
-  async stopClean(): Promise<{ code: number; ms: number }> {
-    const herald = this.herald!;
+  /** SIGTERMs `herald` (default: the current one) and records a failure unless it exits 0. */
+  async stopClean(herald = this.herald!): Promise<{ code: number; ms: number }> {
     const t0 = Date.now();
     const status = await herald.stop("SIGTERM");
     const ms = Date.now() - t0;
@@ -129,22 +143,28 @@ export class Run {
         )
       }`,
     );
-    this.herald = null;
+    if (herald === this.herald) this.herald = null;
     return { code: status.code, ms };
   }
 
-  /** Asks the oracle: every obligation in every sink exactly once. */
+  /**
+   * Asks the oracle: every obligation in every sink exactly once. With
+   * `landed`, the lake is the landers' copy of the topic: it must also hold
+   * every record of the topic, acknowledged or not, as often as the topic does.
+   */
   async verdict(
     outcomes: readonly Outcome[],
-    sources: { kafka?: boolean; lake?: boolean; stdout?: string },
+    sources: { kafka?: boolean; lake?: boolean; stdout?: string; landed?: boolean },
   ): Promise<DrillResult> {
     const obligations = new Set(
       outcomes.filter((o) => o.status >= 200 && o.status <= 299).map((o) => o.oid),
     );
     const sinks: Record<string, SinkCheck> = {};
     const stored = new Set<string>();
+    const read = new Map<string, Counts>();
     const add = (name: string, counts: Counts) => {
       sinks[name] = checkSink(obligations, counts);
+      read.set(name, counts);
       for (const oid of counts.keys()) if (!obligations.has(oid)) stored.add(oid);
     };
     if (sources.kafka) {
@@ -157,6 +177,13 @@ export class Run {
       this.check(
         files.unreadable.length === 0,
         `unreadable Parquet files: ${files.unreadable.join("; ")}`,
+      );
+    }
+    if (sources.landed) {
+      const differ = countsDiffer(read.get("kafka") ?? new Map(), read.get("lake") ?? new Map());
+      this.check(
+        differ.length === 0,
+        `the lake differs from the topic for ${differ.length} oids (e.g. ${differ[0]})`,
       );
     }
     if (sources.stdout !== undefined) {
@@ -201,16 +228,26 @@ export class Run {
   /** Kills what is left, whatever happened. */
   async cleanup(): Promise<void> {
     clearInterval(this.#rssTimer);
-    for (const herald of this.heralds) {
+    for (const child of [...this.heralds, ...this.landers]) {
       try {
-        herald.child.kill("SIGKILL");
+        child.child.kill("SIGKILL");
       } catch { /* already exited */ }
-      await herald.status;
+      await child.status;
     }
     if (this.dir) {
       await Deno.remove(this.dir, { recursive: true }).catch(() => {});
     }
   }
+}
+
+/** The oids whose count in `lake` is not their count in `topic`: "oid: 1 in Kafka, 2 in the lake". */
+function countsDiffer(topic: Counts, lake: Counts): string[] {
+  const differ: string[] = [];
+  for (const oid of new Set([...topic.keys(), ...lake.keys()])) {
+    const [k, l] = [topic.get(oid) ?? 0, lake.get(oid) ?? 0];
+    if (k !== l) differ.push(`${oid}: ${k} in Kafka, ${l} in the lake`);
+  }
+  return differ;
 }
 
 /** The 99th percentile of the answers' latency in ms, 0 for none. */
