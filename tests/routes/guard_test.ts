@@ -227,6 +227,7 @@ Deno.test("write keys, signatures, rate limits and CORS over a real socket", asy
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get("access-control-allow-origin"), "https://game.example");
     assert.match(preflight.headers.get("access-control-allow-headers")!, /X-Write-Key/i);
+    assert.match(preflight.headers.get("access-control-allow-headers")!, /Content-Encoding/i);
     assert.match(preflight.headers.get("vary") ?? "", /Origin/);
     assert.equal(preflight.headers.get("access-control-allow-credentials"), null);
     const foreign = await fetch(`${herald.url}/purchase_a_sword`, {
