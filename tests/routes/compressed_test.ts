@@ -84,6 +84,9 @@ Deno.test("gzip, x-gzip and deflate bodies are accepted on an action route and o
     const identity = await post(herald, "/join_guild", enc.encode('{"guild":"plain"}'), "identity");
     assert.equal(identity.status, 200, identity.text);
     guilds.set(identity.headers.get("x-request-id")!, "plain");
+    const empty = await post(herald, "/join_guild", new Uint8Array(0), "gzip");
+    assert.equal(empty.status, 200, "an empty body is no fields, whatever its encoding");
+    guilds.set(empty.headers.get("x-request-id")!, "adventurers");
 
     const ndjson =
       '{"action":"join_guild","guild":"nd-1"}\n{"action":"join_guild","guild":"nd-2"}\n';
@@ -103,7 +106,7 @@ Deno.test("gzip, x-gzip and deflate bodies are accepted on an action route and o
     assert.equal((await herald.stop()).code, 0, herald.stderr());
   }
   const all = events(herald);
-  assert.equal(all.length, 9);
+  assert.equal(all.length, 10);
   for (const [requestId, guild] of guilds) {
     const [event] = all.filter((e) => e.request_id === requestId);
     assert.equal(event?.guild, guild, `request ${requestId}`);
