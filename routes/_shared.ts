@@ -13,14 +13,7 @@ import type { Event, Sink } from "../sinks/contract.ts";
 import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from "./enrich.ts";
 import type { HeraldEnv } from "./env.ts";
 
-export {
-  type BodyLimits,
-  bodyLimits,
-  nestsDeeper,
-  readBody,
-  readJsonBody,
-  readRawBody,
-} from "./body.ts";
+export { type BodyLimits, bodyLimits, nestsDeeper, readJsonBody, readRawBody } from "./body.ts";
 export type { HeraldEnv } from "./env.ts";
 
 /** Everything route builders need. */

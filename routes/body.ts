@@ -67,14 +67,13 @@ export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Pr
  * none, or `identity`). The size limit applies to the bytes as sent and
  * again to the decompressed bytes: 415 for an encoding Herald does not
  * decode (answered with `Accept-Encoding`), 413 past `maxBytes` either
- * way, 400 for a corrupt or truncated stream. Later calls get the same bytes.
+ * way, 400 for a corrupt or truncated stream. The decompressed bytes are
+ * kept as `body`.
  */
 export async function readBody(c: Context<HeraldEnv>, limits: BodyLimits): Promise<Uint8Array> {
   const header = c.req.raw.headers.get("content-encoding");
   // The one check an uncompressed body pays.
   if (header === null) return await readRawBody(c, limits);
-  const cached = c.get("body");
-  if (cached) return cached;
   const format = compressionOf(header);
   if (format === undefined) {
     // RFC 9110 (15.5.16): a 415 for a content coding says which ones would do.

@@ -15,7 +15,8 @@ const FORMATS = new Map<string, CompressionFormat | null>([
 ]);
 
 /** The `Content-Encoding` values Herald decodes, for `Accept-Encoding` and error messages. */
-export const ACCEPTED_ENCODINGS = "gzip, x-gzip, deflate";
+export const ACCEPTED_ENCODINGS = [...FORMATS].filter(([, f]) => f !== null).map(([name]) => name)
+  .join(", ");
 
 /**
  * The decompression format of a `Content-Encoding` header: null for
