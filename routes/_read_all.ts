@@ -8,12 +8,10 @@ import { HTTPException } from "hono/http-exception";
 
 /** Options of {@linkcode readAll}. */
 export interface ReadAllOptions {
-  /** More bytes than this is a 413. */
-  maxBytes: number;
-  /** The 413's message. */
-  tooLarge: string;
   /** Rejects when the reading must stop (a deadline); raced against every read. */
   until?: Promise<never>;
+  /** Said after the limit in the 413's message (built only when it is thrown). */
+  note?: string;
 }
 
 /**
@@ -24,9 +22,10 @@ export interface ReadAllOptions {
  */
 export async function readAll(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  options: ReadAllOptions,
+  maxBytes: number,
+  options: ReadAllOptions = {},
 ): Promise<Uint8Array> {
-  const { maxBytes, until } = options;
+  const { until } = options;
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -34,7 +33,10 @@ export async function readAll(
       const { done, value } = await (until ? Promise.race([reader.read(), until]) : reader.read());
       if (done) break;
       size += value.length;
-      if (size > maxBytes) throw new HTTPException(413, { message: options.tooLarge });
+      if (size > maxBytes) {
+        const note = options.note ? ` ${options.note}` : "";
+        throw new HTTPException(413, { message: `Body exceeds ${maxBytes} bytes${note}` });
+      }
       chunks.push(value);
     }
   } catch (error) {

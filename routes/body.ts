@@ -45,11 +45,7 @@ export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Pr
   });
   let body: Uint8Array;
   try {
-    body = await readAll(stream.getReader(), {
-      maxBytes: limits.maxBytes,
-      tooLarge: `Body exceeds ${limits.maxBytes} bytes`,
-      until: deadline,
-    });
+    body = await readAll(stream.getReader(), limits.maxBytes, { until: deadline });
   } catch (error) {
     if (error instanceof HTTPException) throw error;
     // The client closed the connection (or broke the framing) mid-body: its
@@ -87,7 +83,7 @@ export async function readBody(c: Context<HeraldEnv>, limits: BodyLimits): Promi
   const raw = await readRawBody(c, limits);
   const body = format === null || raw.length === 0
     ? raw
-    : await decompress(raw, format, limits.maxBytes);
+    : await decompress(raw, format, { maxBytes: limits.maxBytes });
   c.set("body", body);
   return body;
 }

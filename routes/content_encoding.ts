@@ -34,15 +34,16 @@ const SLICE_BYTES = 1024;
 
 /**
  * Decompresses `bytes` (a whole body). 413 as soon as the output passes
- * `maxBytes` (the decompressor is cancelled: a bomb costs at most the limit);
+ * `options.maxBytes` (the decompressor is cancelled: a bomb costs at most the limit);
  * 400 naming the problem for a stream that is corrupt, truncated or followed
  * by more data.
  */
 export async function decompress(
   bytes: Uint8Array,
   format: CompressionFormat,
-  maxBytes: number,
+  options: { maxBytes: number },
 ): Promise<Uint8Array> {
+  const { maxBytes } = options;
   let at = 0;
   const slices = new ReadableStream<BufferSource>({
     pull(controller) {
@@ -53,10 +54,7 @@ export async function decompress(
   const reader = slices.pipeThrough(new DecompressionStream(format)).getReader();
   let body: Uint8Array;
   try {
-    body = await readAll(reader, {
-      maxBytes,
-      tooLarge: `Body exceeds ${maxBytes} bytes once decompressed (${format})`,
-    });
+    body = await readAll(reader, maxBytes, { note: `once decompressed (${format})` });
   } catch (error) {
     if (error instanceof HTTPException) throw error;
     throw new HTTPException(400, { message: `Body is not valid ${format}: ${problem(error)}` });
