@@ -6,15 +6,19 @@
  * compressed bytes. Every refused request is checked for writing nothing.
  */
 import assert from "node:assert/strict";
-import { type Answer, configFile, http, readAnswer, sample, startHerald } from "../_testing.ts";
+import {
+  type Answer,
+  compress,
+  configFile,
+  hmacHex,
+  http,
+  memoryMib,
+  readAnswer,
+  sample,
+  startHerald,
+} from "../_testing.ts";
 
 const enc = new TextEncoder();
-
-/** `data` compressed in `format`. */
-async function compress(data: string | Uint8Array, format: CompressionFormat): Promise<Uint8Array> {
-  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new CompressionStream(format));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
 
 /** `mib` MiB of zeros compressed in `format`, generated as a stream (never held whole). */
 async function bomb(mib: number, format: CompressionFormat): Promise<Uint8Array> {
@@ -51,13 +55,6 @@ function assertError(answer: Answer, status: number, error: string, message: Reg
   const body = JSON.parse(answer.text);
   assert.equal(body.error, error, answer.text);
   assert.match(body.message, message);
-}
-
-/** The process's resident and peak resident memory, in MiB. */
-function memoryMib(pid: number): { rss: number; peak: number } {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kib = (name: string) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+)`, "m"))![1]);
-  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
 function events(herald: { stdout(): string }): Record<string, unknown>[] {
@@ -299,18 +296,6 @@ Deno.test("a compressed body not received within server.body_timeout_ms gets 408
   }
   assert.equal(herald.stdout(), "", "nothing was written");
 });
-
-async function hmacHex(key: string, data: Uint8Array): Promise<string> {
-  const k = await crypto.subtle.importKey(
-    "raw",
-    enc.encode(key),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", k, data as BufferSource));
-  return [...sig].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 Deno.test("a signed compressed body is verified over the bytes as sent, before decompressing", async () => {
   const key = `backend-${crypto.randomUUID()}`;

@@ -6,7 +6,7 @@
  * answer 5xx, must keep serving, and its memory must stay flat.
  */
 import assert from "node:assert/strict";
-import { rawHttp, seededRandom, startHerald } from "../_testing.ts";
+import { compress, memoryMib, rawHttp, seededRandom, startHerald } from "../_testing.ts";
 
 const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
 const random = seededRandom(SEED);
@@ -62,10 +62,6 @@ const BODIES: (() => Uint8Array)[] = [
   () => new Uint8Array(0),
 ];
 
-async function compress(data: Uint8Array, format: CompressionFormat): Promise<Uint8Array> {
-  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new CompressionStream(format));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
 const zeros = new Uint8Array(32 << 20);
 const join = enc.encode('{"guild":"zipped"}');
 /** Compressed bodies and the encodings they are sent with: bombs, broken streams, wrong names. */
@@ -123,11 +119,6 @@ async function send(port: number, data: Uint8Array): Promise<number | null> {
   return m ? Number(m[1]) : null;
 }
 
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(status.match(/^VmRSS:\s+(\d+)/m)![1]) / 1024;
-}
-
 Deno.test(`serve survives ${3000} malformed requests (seed ${SEED}) without a 5xx`, async () => {
   const herald = await startHerald(["--sinks", "stdout,parquet"]);
   const statuses = new Map<string, number>();
@@ -148,9 +139,9 @@ Deno.test(`serve survives ${3000} malformed requests (seed ${SEED}) without a 5x
   };
   try {
     await round(1000); // warm-up: JIT, buffers, the first Parquet writes
-    const before = rssMb(herald.child.pid);
+    const before = memoryMib(herald.child.pid).rss;
     await round(2000);
-    const after = rssMb(herald.child.pid);
+    const after = memoryMib(herald.child.pid).rss;
     console.error(
       `fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}; ` +
         `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`,
