@@ -42,7 +42,10 @@ const serverSchema = object({
     "listening port (0 to 65535; env `PORT`, flag `--port`)",
   ),
   hostname: doc(withDefault(string({ minLength: 1 }), "0.0.0.0"), "listening address"),
-  max_body_bytes: doc(withDefault(positiveInt(), 65536), "larger request bodies get 413"),
+  max_body_bytes: doc(
+    withDefault(positiveInt(), 65536),
+    "larger request bodies get 413, as sent and again once decompressed (`Content-Encoding`)",
+  ),
   max_batch_events: doc(withDefault(positiveInt(), 1000), "larger batches get 413"),
   max_event_bytes: doc(
     withDefault(positiveInt(), 8192),

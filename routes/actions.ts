@@ -58,7 +58,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         if (body !== undefined && !isJsonObject(body)) {
           return c.json(errorBody("invalid_body", "Body must be a JSON object of fields"), 400);
         }
-        if ((c.get("rawBody")?.length ?? 0) > maxEventBytes) {
+        if (((c.get("body") ?? c.get("rawBody"))?.length ?? 0) > maxEventBytes) {
           return tooLarge(c, "Body", maxEventBytes);
         }
         input = body ?? {};

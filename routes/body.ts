@@ -1,6 +1,7 @@
 /**
  * Request bodies: the raw bytes read once per request, within a size and a
- * time limit, and JSON (or NDJSON) parsed from them with a nesting limit.
+ * time limit, decompressed when they carry a `Content-Encoding` (within the
+ * same size limit), and JSON (or NDJSON) parsed from them with a nesting limit.
  *
  * @module
  */
@@ -8,6 +9,8 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { GatewayConfig } from "../config/mod.ts";
 import type { HeraldEnv } from "./env.ts";
+import { readAll } from "./_read_all.ts";
+import { ACCEPTED_ENCODINGS, compressionOf, decompress } from "./content_encoding.ts";
 
 /** How much body a request may send, and how long it may take. */
 export interface BodyLimits {
@@ -30,9 +33,6 @@ export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Pr
     c.set("rawBody", new Uint8Array(0));
     return c.get("rawBody")!;
   }
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -43,18 +43,10 @@ export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Pr
       limits.timeoutMs,
     );
   });
+  let body: Uint8Array;
   try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline]);
-      if (done) break;
-      size += value.length;
-      if (size > limits.maxBytes) {
-        throw new HTTPException(413, { message: `Body exceeds ${limits.maxBytes} bytes` });
-      }
-      chunks.push(value);
-    }
+    body = await readAll(stream.getReader(), limits.maxBytes, { until: deadline });
   } catch (error) {
-    reader.cancel().catch(() => {});
     if (error instanceof HTTPException) throw error;
     // The client closed the connection (or broke the framing) mid-body: its
     // fault, not ours, and nobody is left to read the answer.
@@ -62,13 +54,37 @@ export async function readRawBody(c: Context<HeraldEnv>, limits: BodyLimits): Pr
   } finally {
     clearTimeout(timer);
   }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.length;
-  }
   c.set("rawBody", body);
+  return body;
+}
+
+/**
+ * The body with its `Content-Encoding` undone (the raw body when it has
+ * none, or `identity`). The size limit applies to the bytes as sent and
+ * again to the decompressed bytes: 415 for an encoding Herald does not
+ * decode (answered with `Accept-Encoding`), 413 past `maxBytes` either
+ * way, 400 for a corrupt or truncated stream. The decompressed bytes are
+ * kept as `body`.
+ */
+export async function readBody(c: Context<HeraldEnv>, limits: BodyLimits): Promise<Uint8Array> {
+  const header = c.req.raw.headers.get("content-encoding");
+  // The one check an uncompressed body pays.
+  if (header === null) return await readRawBody(c, limits);
+  const format = compressionOf(header);
+  if (format === undefined) {
+    // RFC 9110 (15.5.16): a 415 for a content coding says which ones would do.
+    c.header("accept-encoding", ACCEPTED_ENCODINGS);
+    throw new HTTPException(415, {
+      message: `Content-Encoding ${
+        JSON.stringify(header)
+      } is not supported: use ${ACCEPTED_ENCODINGS}, identity or none`,
+    });
+  }
+  const raw = await readRawBody(c, limits);
+  const body = format === null || raw.length === 0
+    ? raw
+    : await decompress(raw, format, { maxBytes: limits.maxBytes });
+  c.set("body", body);
   return body;
 }
 
@@ -80,7 +96,8 @@ export function bodyLimits(server: GatewayConfig["server"]): BodyLimits {
 /**
  * Reads a JSON body; an empty body is `undefined`. Throws 415 for another
  * content type, 400 for a body that is not UTF-8, nests deeper than
- * `maxDepth` or is not JSON, and 408/413 as {@linkcode readRawBody}.
+ * `maxDepth` or is not JSON (all checked on the decompressed bytes), and
+ * 408/413/415 as {@linkcode readBody}.
  */
 export async function readJsonBody(
   c: Context<HeraldEnv>,
@@ -88,7 +105,7 @@ export async function readJsonBody(
 ): Promise<unknown> {
   const ndjson = options.ndjson ?? false;
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  const raw = await readRawBody(c, options.limits);
+  const raw = await readBody(c, options.limits);
   let text: string;
   try {
     text = UTF8.decode(raw);

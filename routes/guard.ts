@@ -55,6 +55,7 @@ export function guards(
       allowMethods: ["GET", "POST"],
       allowHeaders: [
         "Content-Type",
+        "Content-Encoding",
         "X-Write-Key",
         "Authorization",
         "X-Herald-Timestamp",

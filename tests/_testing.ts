@@ -270,8 +270,39 @@ export async function rawHttp(
   return await readAnswer(conn, options);
 }
 
+/** `data` compressed in `format` (a request body with that `Content-Encoding`). */
+export async function compress(
+  data: string | Uint8Array,
+  format: CompressionFormat,
+): Promise<Uint8Array> {
+  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new CompressionStream(format));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The hex HMAC-SHA256 of `data` under `key`, as a signing client sends it. */
+export async function hmacHex(key: string, data: string | Uint8Array): Promise<string> {
+  const encoder = new TextEncoder();
+  const k = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(key),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", k, bytes as BufferSource));
+  return [...sig].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 // ---------------------------------------------------------------------------
 // Processes
+
+/** A process's resident memory (`VmRSS`) and its peak (`VmHWM`), in MiB. */
+export function memoryMib(pid: number): { rss: number; peak: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = (name: string) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+)`, "m"))![1]);
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
 
 /**
  * The arguments after `deno` of a deno.json task (`run <permissions> file`),

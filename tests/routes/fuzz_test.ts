@@ -1,11 +1,12 @@
 /**
  * Throws a few thousand malformed requests at a running Herald over real
  * sockets: random bytes, broken framing, odd methods and paths, broken JSON,
- * huge numbers, deep nesting and wrong content types. Herald must never
+ * huge numbers, deep nesting, wrong content types, and compressed bodies
+ * (bombs, broken streams, unknown encodings). Herald must never
  * answer 5xx, must keep serving, and its memory must stay flat.
  */
 import assert from "node:assert/strict";
-import { rawHttp, seededRandom, startHerald } from "../_testing.ts";
+import { compress, memoryMib, rawHttp, seededRandom, startHerald } from "../_testing.ts";
 
 const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261123);
 const random = seededRandom(SEED);
@@ -61,9 +62,31 @@ const BODIES: (() => Uint8Array)[] = [
   () => new Uint8Array(0),
 ];
 
+const zeros = new Uint8Array(32 << 20);
+const join = enc.encode('{"guild":"zipped"}');
+/** Compressed bodies and the encodings they are sent with: bombs, broken streams, wrong names. */
+const COMPRESSED: [string, Uint8Array][] = [
+  ["gzip", await compress(join, "gzip")],
+  ["deflate", await compress(join, "deflate")],
+  ["gzip", await compress(zeros, "gzip")], // 32 MiB of zeros in about 32 KiB
+  ["deflate", await compress(zeros, "deflate")],
+  ["gzip", (await compress(join, "gzip")).subarray(0, 20)],
+  ["deflate", (await compress(join, "deflate")).subarray(0, 9)],
+  ["deflate", await compress(join, "gzip")],
+  ["br", await compress(join, "gzip")],
+  ["gzip, gzip", await compress(await compress(join, "gzip"), "gzip")],
+];
+
 /** One malformed request as raw bytes. */
 function request(): Uint8Array {
   const kind = random();
+  if (kind < 0.3 && kind >= 0.2) {
+    const [encoding, body] = pick(COMPRESSED);
+    const head = `POST ${pick(["/join_guild", "/events"])} HTTP/1.1\r\nHost: f\r\n` +
+      `Content-Type: application/json\r\nContent-Encoding: ${encoding}\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    return new Uint8Array([...enc.encode(head), ...body]);
+  }
   if (kind < 0.1) return bytes(1 + Math.floor(random() * 512)); // not HTTP at all
   if (kind < 0.15) {
     // Broken framing: a Content-Length that lies, or chunked garbage.
@@ -96,11 +119,6 @@ async function send(port: number, data: Uint8Array): Promise<number | null> {
   return m ? Number(m[1]) : null;
 }
 
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(status.match(/^VmRSS:\s+(\d+)/m)![1]) / 1024;
-}
-
 Deno.test(`serve survives ${3000} malformed requests (seed ${SEED}) without a 5xx`, async () => {
   const herald = await startHerald(["--sinks", "stdout,parquet"]);
   const statuses = new Map<string, number>();
@@ -121,9 +139,9 @@ Deno.test(`serve survives ${3000} malformed requests (seed ${SEED}) without a 5x
   };
   try {
     await round(1000); // warm-up: JIT, buffers, the first Parquet writes
-    const before = rssMb(herald.child.pid);
+    const before = memoryMib(herald.child.pid).rss;
     await round(2000);
-    const after = rssMb(herald.child.pid);
+    const after = memoryMib(herald.child.pid).rss;
     console.error(
       `fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}; ` +
         `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`,

@@ -9,7 +9,7 @@ import { parse, stringify } from "yaml";
 import { parseConfig } from "../../config/mod.ts";
 import { TokenBuckets } from "../../routes/guard.ts";
 import { openLake } from "../../query/mod.ts";
-import { startHerald } from "../_testing.ts";
+import { hmacHex, startHerald } from "../_testing.ts";
 import { SINKS } from "../../sinks/mod.ts";
 
 const base = parse(await Deno.readTextFile("config/gateway.yaml"));
@@ -46,18 +46,6 @@ Deno.test("token buckets refill at their rate and forget the least recently used
   for (const k of ["b", "c", "d", "e"]) buckets.take(k, 500);
   assert.equal(buckets.size, 3, "bounded");
 });
-
-async function hmacHex(key: string, data: string): Promise<string> {
-  const k = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(key),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(data)));
-  return [...sig].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 Deno.test("write keys, signatures, rate limits and CORS over a real socket", async () => {
   const mobileKey = `mobile-${crypto.randomUUID()}`;
@@ -227,6 +215,7 @@ Deno.test("write keys, signatures, rate limits and CORS over a real socket", asy
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get("access-control-allow-origin"), "https://game.example");
     assert.match(preflight.headers.get("access-control-allow-headers")!, /X-Write-Key/i);
+    assert.match(preflight.headers.get("access-control-allow-headers")!, /Content-Encoding/i);
     assert.match(preflight.headers.get("vary") ?? "", /Origin/);
     assert.equal(preflight.headers.get("access-control-allow-credentials"), null);
     const foreign = await fetch(`${herald.url}/purchase_a_sword`, {
