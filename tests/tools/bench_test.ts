@@ -29,6 +29,8 @@ import {
   vsSeeds,
   wrapText,
 } from "../../tools/bench/mod.ts";
+import { readCpuSeconds, readOwnCpuSeconds } from "../../tools/bench/proc.ts";
+import { waitFor } from "../_testing.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -450,5 +452,26 @@ Deno.test("bench --quick --only ceiling,stdout writes both rows and stops its se
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench CPU: a process's own seconds leave out its children's, the tree's include them", async () => {
+  // A child that burns CPU for about a second, then waits to be killed.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const end = Date.now() + 1000; while (Date.now() < end); setTimeout(() => {}, 60000);",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(() => (readOwnCpuSeconds(child.pid) ?? 0) >= 0.8, { what: "the child's CPU" });
+    const own = readOwnCpuSeconds(Deno.pid)!;
+    const tree = readCpuSeconds(Deno.pid)!;
+    assert.ok(tree - own >= 0.8, `tree ${tree} s, own ${own} s`);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
   }
 });

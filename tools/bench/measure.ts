@@ -9,7 +9,7 @@ import { type LoadSummary, runLoad } from "../load/mod.ts";
 import type { BenchOptions } from "./args.ts";
 import { formatCount, formatMs, formatWall } from "./format.ts";
 import { SOAK_IDS } from "./args.ts";
-import { readCpuSeconds, readRss, sampleMemory } from "./proc.ts";
+import { readCpuSeconds, readOwnCpuSeconds, readRss, sampleMemory } from "./proc.ts";
 import { soak } from "./soak.ts";
 import { CONFIG, freePort, log, spawnServer } from "./process.ts";
 import type { Measurement, PacedMeasurement, TargetResult } from "./results.ts";
@@ -164,7 +164,8 @@ export async function measureTarget(
     const cpuOf = () => ({
       server: readCpuSeconds(server.pid),
       broker: brokerPid === null ? null : readCpuSeconds(brokerPid),
-      load: readCpuSeconds(Deno.pid),
+      // Only this process's own: the servers and the broker are its children.
+      load: readOwnCpuSeconds(Deno.pid),
     });
     const flushesOf = () =>
       spec.flushSink === undefined ? null : readFlushes(base.url, spec.flushSink);

@@ -51,16 +51,20 @@ export function readRss(pid: number): number | null {
 }
 
 /**
- * CPU seconds (user + system) the process and its live children used so far,
- * or null off Linux.
+ * CPU seconds (user + system) the process and its live children used so far
+ * (a supervisor's workers), or null off Linux.
  */
 export function readCpuSeconds(pid: number): number | null {
-  const own = readOneCpuSeconds(pid);
+  const own = readOwnCpuSeconds(pid);
   if (own === null) return null;
-  return processTree(pid).slice(1).reduce((sum, p) => sum + (readOneCpuSeconds(p) ?? 0), own);
+  return processTree(pid).slice(1).reduce((sum, p) => sum + (readOwnCpuSeconds(p) ?? 0), own);
 }
 
-function readOneCpuSeconds(pid: number): number | null {
+/**
+ * CPU seconds of the process alone, without its children: the bench's own
+ * process, whose children are the servers it measures.
+ */
+export function readOwnCpuSeconds(pid: number): number | null {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
