@@ -68,8 +68,12 @@ export class SegmentLog {
   #metrics: SinkMetrics;
   #logger: Logger;
   #onBroken: () => void;
-  /** Encode buffers no flush holds. Segments flush independently (a roll overlaps them), so each flush takes its own. */
-  #spare: Uint8Array[] = [];
+  /**
+   * The encode buffer of every flush. Segments flush independently (a roll
+   * overlaps them), so it is filled and written in one synchronous stretch,
+   * before the flush awaits anything: no two flushes hold it at once.
+   */
+  #bytes = new Uint8Array(64 * 1024);
   /** Why the log cannot be written, until the next write that reaches the disk. */
   logError: string | null = null;
 
@@ -87,22 +91,22 @@ export class SegmentLog {
     if (segment.broken) {
       throw new SinkUnavailableError(this.logError ?? "The log cannot be written");
     }
-    const [buffer, bytes] = this.#encode(items);
+    const bytes = this.#encode(items);
+    // Kept before any await: a later flush may reuse the buffer, or detach it when it grows.
+    const length = bytes.length;
     const started = performance.now();
     try {
       // A write to a regular file never waits on a reader: made synchronously,
       // it saves the hop to a blocking thread and back that only the fsync needs.
       writeAllSync(segment.file, bytes);
       await segment.file.syncData();
-      segment.durable += bytes.length;
+      segment.durable += length;
       this.logError = null;
     } catch (error) {
       this.#metrics.error("parquet", "log_write");
       this.logError = `Cannot write the log: ${(error as Error).message}`;
       await this.#cutBack(segment);
       throw new SinkUnavailableError(this.logError, { cause: error });
-    } finally {
-      this.#spare.push(buffer);
     }
     let events = 0;
     for (const { text, tables, events: logged } of items) {
@@ -116,12 +120,9 @@ export class SegmentLog {
     await segment.rows.drained();
   }
 
-  /**
-   * The UTF-8 bytes of `items`' lines, and the buffer holding them: a spare
-   * one, grown if needed, that this flush owns until it hands it back.
-   */
-  #encode(items: LogItem[]): [Uint8Array, Uint8Array] {
-    let buffer = this.#spare.pop() ?? new Uint8Array(64 * 1024);
+  /** The UTF-8 bytes of `items`' lines, in the log's encode buffer (grown if needed). */
+  #encode(items: LogItem[]): Uint8Array {
+    let buffer = this.#bytes;
     let length = 0;
     for (const item of items) {
       const text = item.text;
@@ -129,11 +130,11 @@ export class SegmentLog {
         const next = new Uint8Array(Math.max(2 * buffer.length, length + text.length * 3));
         next.set(buffer.subarray(0, length));
         discard(buffer);
-        buffer = next;
+        buffer = this.#bytes = next;
       }
       length += encoder.encodeInto(text, buffer.subarray(length)).written;
     }
-    return [buffer, buffer.subarray(0, length)];
+    return buffer.subarray(0, length);
   }
 
   /**
