@@ -32,7 +32,7 @@ export interface ActionConfig {
 }
 
 /** Paths Herald serves itself. */
-export const RESERVED_PATHS = ["/events", "/healthz", "/readyz", "/metrics"] as const;
+export const RESERVED_PATHS = ["/events", "/healthz", "/readyz", "/metrics", "/live"] as const;
 
 const fieldsSchema: Schema<FieldSpec[]> = {
   parse(value, path, issues) {
@@ -120,7 +120,10 @@ export function checkActions(
         message: `duplicate path "${action.path}" (also actions[${seenPath}])`,
       });
     }
-    if ((RESERVED_PATHS as readonly string[]).includes(action.path)) {
+    if (
+      (RESERVED_PATHS as readonly string[]).includes(action.path) ||
+      action.path.startsWith("/live/")
+    ) {
       issues.push({
         path: ["actions", i, "path"],
         message: `path "${action.path}" is reserved by Herald`,

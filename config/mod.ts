@@ -10,11 +10,13 @@ import { findPair } from "yaml/util";
 import { type ActionConfig, checkActions } from "./actions.ts";
 import { BASE_COLUMNS, headerColumn, isSensitiveHeader } from "./columns.ts";
 import type { AuthConfig, CorsConfig, RateLimitConfig } from "./guards.ts";
+import { type LiveConfig, liveProblem } from "./live.ts";
 import { formatPath, type Infer, type Issue, object, type Path, type Schema } from "./schema.ts";
 import { type ConfigSection, coreSchemas, type ServerConfig, sinksSchema } from "./sections.ts";
 
 export { type ActionConfig, RESERVED_PATHS } from "./actions.ts";
 export type { AuthConfig, CorsConfig, RateLimitConfig, WriteKeyConfig } from "./guards.ts";
+export { type LiveConfig, liveProblem } from "./live.ts";
 export type { ConfigSection, ServerConfig } from "./sections.ts";
 
 /** The whole validated config. */
@@ -25,6 +27,8 @@ export interface GatewayConfig {
   auth: AuthConfig;
   rate_limit: RateLimitConfig;
   cors: CorsConfig;
+  /** The live events page. */
+  live: LiveConfig;
   actions: ActionConfig[];
   /** Each registered sink's parsed section, by sink name. */
   sinkOptions: Record<string, unknown>;
@@ -110,16 +114,18 @@ function buildConfig(
 
   const sinkOptions: Record<string, unknown> = {};
   for (const section of sections) sinkOptions[section.name] = root[section.name];
-  const { server, enrich, sinks, auth, rate_limit, cors } = root;
+  const { server, enrich, sinks, auth, rate_limit, cors, live } = root;
   const keyNames = auth.write_keys.map((k) => k.name);
   keyNames.forEach((name, i) => {
     if (keyNames.indexOf(name) !== i) {
       issues.push({ path: ["auth", "write_keys", i, "name"], message: `duplicate key "${name}"` });
     }
   });
+  const problem = liveProblem(live, auth.write_keys.length);
+  if (problem) issues.push({ path: ["live", "enabled"], message: problem });
   return issues.length > 0
     ? undefined
-    : { server, enrich, sinks, auth, rate_limit, cors, actions, sinkOptions };
+    : { server, enrich, sinks, auth, rate_limit, cors, live, actions, sinkOptions };
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { actionsSchema } from "./actions.ts";
 import { guardSchemas } from "./guards.ts";
+import { liveSchema } from "./live.ts";
 import {
   boolean,
   codeList,
@@ -98,6 +99,7 @@ export const coreSchemas = {
   }),
   actions: actionsSchema,
   ...guardSchemas,
+  live: liveSchema,
 };
 
 /** The `sinks:` list: names from the registry, each at most once (checked after parsing). */
@@ -114,6 +116,15 @@ export function sinksSchema(registry: readonly ConfigSection[]): Schema<string[]
 /** Every section, Herald's and the registry's, in the order the config reference lists them. */
 export function configSections(registry: readonly ConfigSection[]): ConfigSection[] {
   const core = { ...coreSchemas, sinks: sinksSchema(registry) };
-  const order = ["server", "enrich", "sinks", "auth", "rate_limit", "cors", "actions"] as const;
+  const order = [
+    "server",
+    "enrich",
+    "sinks",
+    "auth",
+    "rate_limit",
+    "cors",
+    "live",
+    "actions",
+  ] as const;
   return [...order.map((name) => ({ name, options: core[name] })), ...registry];
 }

@@ -1,8 +1,8 @@
 /**
  * The shape of the house: imports between Herald's source files form no
  * circle, and folders import only downwards:
- * `main.ts` -> `ops/` -> `routes/` -> `sinks/` -> `config/`, with `lander/`
- * and `query/` beside `ops/`. Developer tools (`tools/`) may import anything;
+ * `main.ts` -> `ops/` -> `routes/` -> `live/` -> `sinks/` -> `config/`, with
+ * `lander/` and `query/` beside `ops/`. Developer tools (`tools/`) may import anything;
  * nothing but tests imports them.
  */
 import assert from "node:assert/strict";
@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   lander: 1,
   query: 1,
   routes: 2,
+  live: 2.5,
   sinks: 3,
   config: 4,
 };
