@@ -11,13 +11,15 @@ import { parseWorkers, superviseWorkers } from "./ops/workers.ts";
 
 const USAGE =
   `Usage: deno task serve [--config <path>] [--port <n>] [--sinks a,b] [--workers <n>] [--watch]
+                       [--live]
 
   --config <path>  config file (default config/gateway.yaml)
   --port <n>       port to listen on (default from config, env PORT)
   --sinks a,b      sinks to write to (default from config, env HERALD_SINKS)
   --workers <n>    serving processes on the port, or "auto" for one per core
                    (default 1, env HERALD_WORKERS; Linux)
-  --watch          reload the config when its file changes (SIGHUP always reloads)`;
+  --watch          reload the config when its file changes (SIGHUP always reloads)
+  --live           serve the live events page at /live (or live.enabled in config)`;
 
 function flags(args: string[]) {
   try {
@@ -29,6 +31,7 @@ function flags(args: string[]) {
         sinks: { type: "string" },
         workers: { type: "string" },
         watch: { type: "boolean", default: false },
+        live: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     }).values;

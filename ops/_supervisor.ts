@@ -43,7 +43,7 @@ export function restartDelayMs(quickDeaths: number): number {
 
 /** What the workers serve, and how many there are. */
 export interface SupervisorOptions
-  extends Pick<ServerOptions, "config" | "port" | "sinks" | "watch"> {
+  extends Pick<ServerOptions, "config" | "port" | "sinks" | "watch" | "live"> {
   /** Worker processes, at least 2. */
   workers: number;
   /** The module each worker runs: Herald's `main.ts`. */
@@ -129,7 +129,7 @@ export class Supervisor {
 
   /** Starts the worker of `slot`; resolves once it listens, or to null if it exited first. */
   async start(slot: Slot): Promise<{ port: number; pid: number } | null> {
-    const { config, port, sinks, watch, main, workers: count } = {
+    const { config, port, sinks, watch, live, main, workers: count } = {
       ...this.#options,
       port: this.port,
     };
@@ -146,6 +146,7 @@ export class Supervisor {
           ...(port === undefined ? [] : ["--port", String(port)]),
           ...(sinks === undefined ? [] : ["--sinks", sinks]),
           ...(watch ? ["--watch"] : []),
+          ...(live ? ["--live"] : []),
         ],
         env: { [WORKER_ENV]: JSON.stringify(identity) },
         // The pipe stays open while the supervisor lives: a worker drains when it ends.

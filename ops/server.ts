@@ -10,7 +10,8 @@
  * @module
  */
 import pino, { type Logger } from "pino";
-import { applyOverrides, type GatewayConfig, loadConfig } from "../config/mod.ts";
+import { applyOverrides, type GatewayConfig, liveProblem, loadConfig } from "../config/mod.ts";
+import { LiveHub, resolveLiveKey } from "../live/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
 import { buildApp, type WorkerView } from "../routes/mod.ts";
@@ -36,13 +37,15 @@ export interface ServerOptions {
   sinks?: string;
   /** `--watch`: reload when the config file changes. */
   watch?: boolean;
+  /** `--live`: serve the live events page, whatever `live.enabled` says. */
+  live?: boolean;
   /** Environment lookups (default: the process environment). */
   env?: (name: string) => string | undefined;
   /** Herald's own log (default: JSON lines on stderr; stdout is the event stream). */
   logger?: Logger;
   /** The sinks that may be selected (default: every registered sink). */
   registry?: readonly SinkDefinition[];
-  /** Where write-key values come from (default: env and files). */
+  /** Where write-key and live-key values come from (default: env and files). */
   secrets?: SecretSource;
   /** Which of several worker processes this is (default: from `HERALD_WORKER`, else the only one). */
   worker?: WorkerIdentity;
@@ -64,6 +67,9 @@ export interface HeraldServer {
    */
   stop(reason?: string): Promise<void>;
 }
+
+/** Addresses that only this machine can reach. */
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 /** The server could not start; each line says why. */
 export class StartError extends Error {
@@ -92,13 +98,19 @@ export async function loadServerConfig(options: ServerOptions): Promise<LoadResu
   const loaded = await loadConfig(options.config, { registry });
   if (!loaded.ok) return loaded;
   try {
-    const config = applyOverrides(loaded.config, {
+    const overridden = applyOverrides(loaded.config, {
       registry,
       port: options.port,
       sinks: options.sinks,
       env,
     });
+    const config = options.live
+      ? { ...overridden, live: { ...overridden.live, enabled: true } }
+      : overridden;
+    const problem = liveProblem(config.live, config.auth.write_keys.length);
+    if (problem) throw new Error(`--live: ${problem}`);
     resolveWriteKeys(config.auth.write_keys, options.secrets);
+    if (config.live.enabled) resolveLiveKey(config.live, options.secrets);
     return { ok: true, config };
   } catch (error) {
     return { ok: false, errors: [`config "${options.config}": ${(error as Error).message}`] };
@@ -146,8 +158,19 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     siblings: () => siblingReadiness(worker),
   };
   if (worker) metrics.gatherFrom(worker.count, () => siblingMetrics(worker));
+  // One hub for the server's life: a reload keeps its buffer and its viewers.
+  let hub: LiveHub | undefined;
+  const liveOf = (next: GatewayConfig) => {
+    if (!next.live.enabled) {
+      hub?.close();
+      return undefined;
+    }
+    if (hub) hub.configure(next.live);
+    else hub = new LiveHub(next.live, { worker });
+    return { hub, key: resolveLiveKey(next.live, options.secrets) };
+  };
   const appOptions = { logger, metrics, secrets: options.secrets, workers };
-  let app = buildApp(config, fanOut, appOptions);
+  let app = buildApp(config, fanOut, { ...appOptions, live: liveOf(config) });
   let reloads = 0;
   const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
@@ -170,7 +193,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     load,
     async apply(next) {
       // Sinks first (new tables, new topics), so the new routes can write at once.
-      const nextApp = buildApp(next, fanOut, appOptions);
+      const nextApp = buildApp(next, fanOut, { ...appOptions, live: liveOf(next) });
       await fanOut.reconfigure(next);
       app = nextApp;
       config = next;
@@ -198,14 +221,26 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     },
     cors_origins: config.cors.origins,
     watch: options.watch ?? false,
+    live: config.live.enabled,
     ...(worker ? { workers: worker.count } : {}),
     versions: runtimeVersions(),
   }, "listening");
+  if (config.live.enabled && !config.live.key_env && !config.live.key_file) {
+    if (!LOOPBACK.has(addr.hostname)) {
+      logger.warn(
+        { hostname: addr.hostname, port: addr.port },
+        "the live page is open to anyone who can reach this address: it shows every event; " +
+          "give it a key (live.key_env or live.key_file) or listen on 127.0.0.1",
+      );
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   const drain = async (reason: string) => {
     watcher?.close();
     logger.info({ signal: reason, reloads }, "draining");
+    // Live viewers' streams never end by themselves: end them, or the drain waits for them.
+    hub?.close();
     const deadline = config.server.shutdown_timeout_ms;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([

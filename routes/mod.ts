@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
 import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
+import { isLivePath, liveRoutes, type LiveSetup, publishing, tapRejection } from "../live/mod.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import type { EnrichDeps } from "./enrich.ts";
@@ -48,6 +49,8 @@ export interface AppOptions {
   metrics: RouteMetrics;
   /** The other worker processes on the same port, when there are several. */
   workers?: WorkerView;
+  /** The live events page's hub and key; absent when the page is off. */
+  live?: LiveSetup;
 }
 
 /** One worker process's readiness, as `/readyz` shows it. */
@@ -80,9 +83,11 @@ export function buildApp(
     requestId: () => crypto.randomUUID(),
     ...options.deps,
   };
-  const { metrics } = options;
+  const { metrics, live } = options;
   metrics.watchSinks(fanOut.sinks);
-  const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
+  // With the live page on, acknowledged events are published to its hub.
+  const routeFanOut = live ? publishing(fanOut, live.hub) : fanOut;
+  const ctx: RouteContext = { config, fanOut: routeFanOut, logger, deps, metrics };
   const app = new Hono<HeraldEnv>();
 
   // The `action` label of each path: bounded, whatever paths clients try.
@@ -109,7 +114,14 @@ export function buildApp(
       );
     } else await next();
     c.res.headers.set("x-request-id", id);
-    metrics.requests.add(actionOf.get(c.req.path) ?? ROUTE_LABELS.unmatched, c.res.status);
+    const status = c.res.status;
+    const label = actionOf.get(c.req.path);
+    metrics.requests.add(label ?? ROUTE_LABELS.unmatched, status);
+    // The live page shows every refused request but those to Herald's own pages.
+    if (
+      live && (status >= 400 || status === 207) && label !== ROUTE_LABELS.ops &&
+      !isLivePath(c.req.path)
+    ) tapRejection(live.hub, c.req.raw, c.res, id, deps.now());
   });
 
   const eventPaths = new Set(["/events", ...config.actions.map((a) => a.path)]);
@@ -147,6 +159,7 @@ export function buildApp(
     const { body, contentType } = await metrics.scrape();
     return c.body(body, 200, { "content-type": contentType });
   });
+  if (live) app.route("/", liveRoutes(live, { trustProxy: config.server.trust_proxy }));
   app.route("/", batchRoutes(ctx));
   app.route("/", actionRoutes(ctx));
 

@@ -1,0 +1,109 @@
+/**
+ * The live page's key: read once at startup from `live.key_env` or
+ * `live.key_file`. A browser trades it once (`POST /live/login`) for a
+ * session cookie: `HttpOnly` (scripts cannot read it), `SameSite=Strict`
+ * (other sites cannot send it), scoped to `/live`, holding an expiry and an
+ * HMAC of it under the key. The cookie is checked without server state, so
+ * it works on every worker process, and changing the key ends every
+ * session. Tools may send the key itself as `Authorization: Bearer <key>`.
+ * The key never travels in a URL, where logs would keep it.
+ *
+ * @module
+ */
+import type { LiveConfig } from "../config/mod.ts";
+
+/** Where the key is read from, injectable for tests. */
+export interface KeySource {
+  env(name: string): string | undefined;
+  readFile(path: string): string;
+}
+
+const SYSTEM: KeySource = {
+  env: (name) => Deno.env.get(name),
+  readFile: (path) => Deno.readTextFileSync(path),
+};
+
+/** The session cookie's name. */
+export const COOKIE = "herald_live";
+/** How long a session lasts. */
+const SESSION_S = 12 * 3600;
+
+const encoder = new TextEncoder();
+
+function hex(bytes: ArrayBuffer): string {
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The page's key, checked in constant time, and the sessions it signs. */
+export class LiveKey {
+  readonly #hmac: Promise<CryptoKey>;
+  readonly #digest: Promise<ArrayBuffer>;
+  readonly #now: () => number;
+
+  constructor(value: string, now: () => number = Date.now) {
+    const bytes = encoder.encode(value);
+    this.#hmac = crypto.subtle.importKey(
+      "raw",
+      bytes,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
+    this.#digest = crypto.subtle.digest("SHA-256", bytes);
+    this.#now = now;
+  }
+
+  /** Whether `presented` is the key (both hashed, then compared without an early exit). */
+  async matches(presented: string): Promise<boolean> {
+    const [a, b] = await Promise.all([
+      crypto.subtle.digest("SHA-256", encoder.encode(presented)),
+      this.#digest,
+    ]);
+    const x = new Uint8Array(a), y = new Uint8Array(b);
+    let diff = 0;
+    for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
+    return diff === 0;
+  }
+
+  /** A new session token: `<expiry s>.<hmac hex>`. */
+  async session(): Promise<string> {
+    const expires = Math.floor(this.#now() / 1000) + SESSION_S;
+    const mac = await crypto.subtle.sign("HMAC", await this.#hmac, encoder.encode(`${expires}`));
+    return `${expires}.${hex(mac)}`;
+  }
+
+  /** Whether `token` is a session this key signed that has not expired. */
+  async validSession(token: string | undefined): Promise<boolean> {
+    const match = token?.match(/^(\d{1,12})\.([0-9a-f]{64})$/);
+    if (!match || Number(match[1]) * 1000 < this.#now()) return false;
+    const mac = Uint8Array.from(match[2]!.match(/../g)!, (b) => parseInt(b, 16));
+    return await crypto.subtle.verify("HMAC", await this.#hmac, mac, encoder.encode(match[1]!));
+  }
+
+  /** The session lifetime, for the cookie's `Max-Age`. */
+  static readonly sessionSeconds = SESSION_S;
+}
+
+/**
+ * Reads the key `live` names, or null when it names none. Throws naming the
+ * variable or file when it is unset, unreadable or empty, so Herald stops at
+ * startup.
+ */
+export function resolveLiveKey(live: LiveConfig, source: KeySource = SYSTEM): LiveKey | null {
+  if (live.key_env !== undefined) {
+    const value = source.env(live.key_env);
+    if (!value) throw new Error(`Live page key: env ${live.key_env} is not set`);
+    return new LiveKey(value);
+  }
+  if (live.key_file !== undefined) {
+    let value: string;
+    try {
+      value = source.readFile(live.key_file).trim();
+    } catch (error) {
+      throw new Error(`Live page key: cannot read ${live.key_file}: ${(error as Error).message}`);
+    }
+    if (!value) throw new Error(`Live page key: ${live.key_file} is empty`);
+    return new LiveKey(value);
+  }
+  return null;
+}

@@ -1,0 +1,117 @@
+/**
+ * The live events page: `GET /live` (the page, its script and style),
+ * `GET /live/stream` (server-sent events from the hub), and, when the page
+ * has a key, `POST /live/login` and `/live/logout`. Every response is
+ * `no-store`, carries a strict Content-Security-Policy (scripts and styles
+ * only from Herald itself, nothing inline, no framing) and never CORS
+ * headers, so other sites cannot read it from a visitor's browser.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { COOKIE, LiveKey } from "./auth.ts";
+import type { LiveHub } from "./hub.ts";
+import { LIVE_CSS, LIVE_JS, livePage, loginPage } from "./page.ts";
+import { lastEventId, viewerStream } from "./stream.ts";
+
+export { LiveHub, Rejection } from "./hub.ts";
+export { LiveKey, resolveLiveKey } from "./auth.ts";
+export { publishing, tapRejection } from "./tap.ts";
+
+/** A hub and the key its page needs (null: no key, the page is open). */
+export interface LiveSetup {
+  hub: LiveHub;
+  key: LiveKey | null;
+}
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+  "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** Whether `path` is one of the live page's (never an event path). */
+export function isLivePath(path: string): boolean {
+  return path === "/live" || path.startsWith("/live/");
+}
+
+/** The live page's routes over `setup`. */
+export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): Hono {
+  const live = () => setup;
+  const app = new Hono();
+  app.use("/live/*", headers);
+  app.use("/live", headers);
+
+  const secure = (request: Request) =>
+    new URL(request.url).protocol === "https:" ||
+    (options.trustProxy && request.headers.get("x-forwarded-proto") === "https");
+
+  const allowed = async (request: Request, cookie: string | undefined) => {
+    const { key } = live();
+    if (key === null) return true;
+    const bearer = request.headers.get("authorization")?.match(/^Bearer\s+(.+?)\s*$/i)?.[1];
+    return bearer !== undefined ? await key.matches(bearer) : await key.validSession(cookie);
+  };
+
+  app.get("/live", async (c) => {
+    if (!await allowed(c.req.raw, getCookie(c, COOKIE))) return c.html(loginPage(false), 401);
+    return c.html(livePage(live().key !== null));
+  });
+  app.get("/live/app.js", (c) => c.body(LIVE_JS, 200, { "content-type": "text/javascript" }));
+  app.get("/live/app.css", (c) => c.body(LIVE_CSS, 200, { "content-type": "text/css" }));
+
+  app.post("/live/login", async (c) => {
+    const { key } = live();
+    if (key === null) return c.redirect("/live", 303);
+    const form = await c.req.parseBody().catch(() => ({} as Record<string, unknown>));
+    const presented = typeof form.key === "string" ? form.key : "";
+    if (!presented || !await key.matches(presented)) return c.html(loginPage(true), 401);
+    setCookie(c, COOKIE, await key.session(), {
+      path: "/live",
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: secure(c.req.raw),
+      maxAge: LiveKey.sessionSeconds,
+    });
+    return c.redirect("/live", 303);
+  });
+  app.post("/live/logout", (c) => {
+    setCookie(c, COOKIE, "", { path: "/live", httpOnly: true, sameSite: "Strict", maxAge: 0 });
+    return c.redirect("/live", 303);
+  });
+
+  app.get("/live/stream", async (c) => {
+    if (!await allowed(c.req.raw, getCookie(c, COOKIE))) {
+      return c.json({ error: "unauthorized", message: "Log in at /live first" }, 401);
+    }
+    const { hub } = live();
+    const viewer = hub.connect(lastEventId(c.req.header("last-event-id") ?? null));
+    if (viewer === null) {
+      return c.json({
+        error: "unavailable",
+        message: `The live page has ${hub.options.max_viewers} viewers already`,
+      }, 503);
+    }
+    return new Response(viewerStream(hub, viewer), {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        // Proxies that buffer (nginx) would hold the stream back.
+        "x-accel-buffering": "no",
+      },
+    });
+  });
+  app.all("/live/*", (c) => c.json({ error: "not_found", message: "No such live page" }, 404));
+  return app;
+}
+
+async function headers(
+  c: { res: Response },
+  next: () => Promise<void>,
+): Promise<void> {
+  await next();
+  const h = c.res.headers;
+  for (const name of [...h.keys()]) if (name.startsWith("access-control-")) h.delete(name);
+  h.set("content-security-policy", CSP);
+  h.set("x-content-type-options", "nosniff");
+  h.set("referrer-policy", "no-referrer");
+  h.set("cache-control", "no-store");
+}
