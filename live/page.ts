@@ -45,13 +45,13 @@ export function livePage(logout: boolean): string {
 <div id="banner" class="banner" hidden></div>
 <div id="sampled" class="sampled" hidden></div>
 <main>
-  <table>
+  <div class="list"><table>
     <thead><tr>
       <th>time</th><th>status</th><th>action / path</th><th>event type / error</th>
       <th>host</th><th>fields / problems</th><th>request id</th>
     </tr></thead>
     <tbody id="rows"></tbody>
-  </table>
+  </table></div>
   <aside id="detail" hidden>
     <div class="detail-head"><strong>Whole JSON</strong>
       <button id="close" type="button">Close</button></div>
@@ -98,14 +98,17 @@ main { display: flex; align-items: flex-start; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #8883; vertical-align: top; }
 th { position: sticky; top: 0; background: Canvas; }
-td { font-family: ui-monospace, monospace; word-break: break-word; }
+td { font-family: ui-monospace, monospace; white-space: nowrap; }
+td.fields, td.problems { white-space: normal; word-break: break-word; min-width: 16em; }
+td.id { font-size: 11px; color: var(--muted); }
 tbody tr { cursor: pointer; }
 tbody tr:hover { background: #8881; }
 tr.selected { background: #8883; }
 tr.rejected td.status { color: var(--bad); font-weight: bold; }
 tr.accepted td.status { color: var(--ok); }
 td.problems span { display: block; }
-aside { width: 40%; min-width: 280px; position: sticky; top: 0; padding: 8px;
+.list { flex: 1 1 auto; min-width: 0; overflow-x: auto; }
+aside { flex: 0 0 32%; min-width: 260px; position: sticky; top: 0; padding: 8px;
   border-left: 1px solid #8884; max-height: 100vh; overflow: auto; }
 .detail-head { display: flex; justify-content: space-between; }
 pre { white-space: pre-wrap; word-break: break-word; }
@@ -188,7 +191,7 @@ export const LIVE_JS = `"use strict";
       var fields = Object.keys(e).filter(function (k) { return BASE.indexOf(k) < 0; })
         .map(function (k) { return k + "=" + (typeof e[k] === "string" ? e[k] : JSON.stringify(e[k])); });
       cell(tr, fields.join("  "), "fields");
-      cell(tr, e.request_id);
+      cell(tr, e.request_id, "id");
       noteAction(e.action);
     } else {
       var body = record.body || {};
@@ -208,7 +211,7 @@ export const LIVE_JS = `"use strict";
         span.textContent = p;
         td.appendChild(span);
       });
-      cell(tr, record.request_id);
+      cell(tr, record.request_id, "id");
     }
     records.set(tr, record);
     haystack.set(tr, JSON.stringify(record).toLowerCase());
