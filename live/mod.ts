@@ -17,7 +17,7 @@ import { lastEventId, viewerStream } from "./stream.ts";
 
 export { LiveHub, Rejection } from "./hub.ts";
 export { LiveKey, resolveLiveKey } from "./auth.ts";
-export { publishing, tapRejection } from "./tap.ts";
+export { tapFanOut, tapRejection } from "./tap.ts";
 
 /** A hub and the key its page needs (null: no key, the page is open). */
 export interface LiveSetup {

@@ -1,6 +1,6 @@
 /**
- * Where the hub taps the request path: a fan-out that publishes events once
- * every sink has them, and a rejection read from the answer a client got.
+ * Where the hub taps the request path: the fan-out publishes events once
+ * every sink has them, and a rejection is read from the answer a client got.
  * Both exist only while the live page is enabled.
  *
  * @module
@@ -8,11 +8,13 @@
 import type { FanOut } from "../sinks/fan_out.ts";
 import { type LiveHub, Rejection } from "./hub.ts";
 
-/** `fanOut`, whose writes also publish their events to `hub` once acknowledged. */
-export function publishing(fanOut: FanOut, hub: LiveHub): FanOut {
-  const tapped = Object.create(fanOut) as FanOut;
-  tapped.write = (events) => fanOut.write(events).then(() => hub.publish(events));
-  return tapped;
+/**
+ * Makes `fanOut` publish the events of every successful write to `hub`
+ * (none when `hub` is undefined). The hook runs as the write resolves, so
+ * the page shows only what every sink acknowledged, and costs no promise.
+ */
+export function tapFanOut(fanOut: FanOut, hub: LiveHub | undefined): void {
+  fanOut.onAccepted = hub && ((events) => hub.publish(events));
 }
 
 /**

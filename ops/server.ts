@@ -11,7 +11,7 @@
  */
 import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, liveProblem, loadConfig } from "../config/mod.ts";
-import { LiveHub, resolveLiveKey } from "../live/mod.ts";
+import { LiveHub, resolveLiveKey, tapFanOut } from "../live/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
 import { buildApp, type WorkerView } from "../routes/mod.ts";
@@ -161,16 +161,20 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   // One hub for the server's life: a reload keeps its buffer and its viewers.
   let hub: LiveHub | undefined;
   const liveOf = (next: GatewayConfig) => {
-    if (!next.live.enabled) {
-      hub?.close();
-      return undefined;
-    }
+    if (!next.live.enabled) return undefined;
     if (hub) hub.configure(next.live);
     else hub = new LiveHub(next.live, { worker });
     return { hub, key: resolveLiveKey(next.live, options.secrets) };
   };
+  // Once an app is serving: its hub receives the acknowledged events.
+  const serving = (live: ReturnType<typeof liveOf>) => {
+    tapFanOut(fanOut, live?.hub);
+    if (!live) hub?.close();
+  };
   const appOptions = { logger, metrics, secrets: options.secrets, workers };
-  let app = buildApp(config, fanOut, { ...appOptions, live: liveOf(config) });
+  const live = liveOf(config);
+  let app = buildApp(config, fanOut, { ...appOptions, live });
+  serving(live);
   let reloads = 0;
   const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
@@ -193,9 +197,11 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     load,
     async apply(next) {
       // Sinks first (new tables, new topics), so the new routes can write at once.
-      const nextApp = buildApp(next, fanOut, { ...appOptions, live: liveOf(next) });
+      const nextLive = liveOf(next);
+      const nextApp = buildApp(next, fanOut, { ...appOptions, live: nextLive });
       await fanOut.reconfigure(next);
       app = nextApp;
+      serving(nextLive);
       config = next;
       reloads++;
     },

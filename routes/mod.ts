@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/mod.ts";
 import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
-import { isLivePath, liveRoutes, type LiveSetup, publishing, tapRejection } from "../live/mod.ts";
+import { isLivePath, liveRoutes, type LiveSetup, tapRejection } from "../live/mod.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import type { EnrichDeps } from "./enrich.ts";
@@ -49,7 +49,10 @@ export interface AppOptions {
   metrics: RouteMetrics;
   /** The other worker processes on the same port, when there are several. */
   workers?: WorkerView;
-  /** The live events page's hub and key; absent when the page is off. */
+  /**
+   * The live events page's hub and key; absent when the page is off. The
+   * server also taps the fan-out into the hub (`tapFanOut`).
+   */
   live?: LiveSetup;
 }
 
@@ -85,9 +88,7 @@ export function buildApp(
   };
   const { metrics, live } = options;
   metrics.watchSinks(fanOut.sinks);
-  // With the live page on, acknowledged events are published to its hub.
-  const routeFanOut = live ? publishing(fanOut, live.hub) : fanOut;
-  const ctx: RouteContext = { config, fanOut: routeFanOut, logger, deps, metrics };
+  const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
   const app = new Hono<HeraldEnv>();
 
   // The `action` label of each path: bounded, whatever paths clients try.

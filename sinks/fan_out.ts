@@ -56,6 +56,11 @@ export class FanOut {
   /** How long every sink has to confirm a write. */
   timeoutMs: number;
   readyQueueRatio: number;
+  /**
+   * Called with the events of every write that succeeded, before it
+   * resolves (the live page's hub); unset, a write pays only the check.
+   */
+  onAccepted: ((events: readonly Event[]) => void) | undefined;
   #onWrite: WriteObserver;
   // One sweep over pending writes instead of a timer per request: creating and
   // clearing a timer per event showed up in profiles of the hot path.
@@ -82,7 +87,11 @@ export class FanOut {
         Math.max(5, Math.min(100, this.timeoutMs / 10)),
       );
       writes.then(
-        () => this.#settle(entry) && resolve(),
+        () => {
+          if (!this.#settle(entry)) return;
+          this.onAccepted?.(events);
+          resolve();
+        },
         (error) => this.#settle(entry) && reject(error),
       );
     });

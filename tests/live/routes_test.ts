@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { type GatewayConfig, parseConfig } from "../../config/mod.ts";
-import { LiveHub, LiveKey } from "../../live/mod.ts";
+import { LiveHub, LiveKey, tapFanOut } from "../../live/mod.ts";
 import { viewerStream } from "../../live/stream.ts";
 import { Metrics } from "../../ops/metrics.ts";
 import { buildApp } from "../../routes/mod.ts";
@@ -21,11 +21,13 @@ async function configWith(sections: Record<string, unknown>): Promise<GatewayCon
 function liveApp(config: GatewayConfig, key: string | null = null) {
   const hub = new LiveHub({ ...config.live, enabled: true });
   const sink = new MemorySink();
-  const app = buildApp(config, new FanOut([sink], { timeoutMs: 1000 }), {
+  const fanOut = new FanOut([sink], { timeoutMs: 1000 });
+  const app = buildApp(config, fanOut, {
     logger: pino({ level: "silent" }),
     metrics: new Metrics(),
     live: { hub, key: key === null ? null : new LiveKey(key) },
   });
+  tapFanOut(fanOut, hub);
   return { app, hub, sink };
 }
 

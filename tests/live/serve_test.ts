@@ -107,3 +107,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a reload turns the live page on and off; turned off, its viewers' streams end", async () => {
+  const file = await configFile({ live: { enabled: false } });
+  const herald = await startHerald(["--config", file, "--sinks", "stdout"]);
+  const setLive = async (enabled: boolean, count: number) => {
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(file, text.replace(/enabled: (true|false)/, `enabled: ${enabled}`));
+    herald.child.kill("SIGHUP");
+    await logged(herald, '"msg":"config reloaded"', count);
+  };
+  try {
+    assert.equal((await fetch(`${herald.url}/live`)).status, 404);
+    await setLive(true, 1);
+    assert.equal((await fetch(`${herald.url}/purchase_a_sword`)).status, 200);
+    const res = await fetch(`${herald.url}/live/stream`);
+    assert.equal(res.status, 200);
+    const reading = res.text();
+    await setLive(false, 2);
+    assert.match(await reading, /"kind":"accepted"/, "the stream ended after what it sent");
+    assert.equal((await fetch(`${herald.url}/live`)).status, 404);
+  } finally {
+    await herald.stop();
+    await Deno.remove(file);
+  }
+});
