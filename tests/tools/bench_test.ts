@@ -148,6 +148,8 @@ Deno.test("bench verdicts pass exactly at every threshold", () => {
       ["stdout sink >= 60% of ceiling req/s", true],
       ["Parquet sink >= 80% of fsync ceiling req/s", true],
       ["stdout sink with --workers 2 > --workers 1 req/s", null],
+      ["stdout sink with --live, no viewer >= 95% of stdout req/s", null],
+      ["stdout sink with --live and 1 viewer >= 90% of stdout req/s", null],
       ["Kafka sink >= 40% of ceiling req/s", true],
       ["Kafka sink >= 30x seeds events/s", true],
       ["batch route -> Kafka >= 200,000 events/s", true],
@@ -474,4 +476,25 @@ Deno.test("bench CPU: a process's own seconds leave out its children's, the tree
     child.kill("SIGKILL");
     await child.status;
   }
+});
+
+Deno.test("bench verdicts on --live: within noise of stdout without a viewer, reported with one", () => {
+  const live = (noViewer: number, oneViewer: number) =>
+    new Map(
+      verdicts([
+        ...atThresholds(),
+        row("stdout-live", "herald", noViewer),
+        row("stdout-viewer", "herald", oneViewer),
+      ]).map((v) => [v.name, v.pass]),
+    );
+  const names = [
+    "stdout sink with --live, no viewer >= 95% of stdout req/s",
+    "stdout sink with --live and 1 viewer >= 90% of stdout req/s",
+  ];
+  const exact = live(4_275, 4_050);
+  assert.deepEqual(names.map((n) => exact.get(n)), [true, true]);
+  const under = live(4_270, 4_040);
+  assert.deepEqual(names.map((n) => under.get(n)), [false, false]);
+  const skipped = new Map(verdicts(atThresholds()).map((v) => [v.name, v.pass]));
+  assert.deepEqual(names.map((n) => skipped.get(n)), [null, null]);
 });

@@ -11,6 +11,8 @@ export const TARGET_IDS = [
   "ceiling",
   "stdout",
   "stdout-w2",
+  "stdout-live",
+  "stdout-viewer",
   "fsync",
   "parquet",
   "kafka",

@@ -136,7 +136,9 @@ export async function measureTarget(
   const idle = readRss(server.pid);
   if (idle !== null) result.rssIdleMb = idle / 1e6;
   const memory = sampleMemory(server.pid);
+  let detach: (() => Promise<string>) | undefined;
   try {
+    detach = await spec.attach?.(`http://127.0.0.1:${port}`);
     const base = {
       url: `http://127.0.0.1:${port}`,
       batch: spec.batch,
@@ -245,6 +247,11 @@ export async function measureTarget(
     }
   } finally {
     memory.stop();
+    if (detach) {
+      const seen = `${spec.label}: ${await detach()}`;
+      log(`${spec.id}: ${seen}`);
+      ctx.notices.push(seen);
+    }
     await server.stop();
   }
   log(`${spec.id}: done in ${formatWall((performance.now() - began) / 1000)}`);

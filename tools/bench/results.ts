@@ -105,6 +105,10 @@ export const THRESHOLDS = {
   stdoutVsCeiling: 0.6,
   /** Herald with the Kafka sink, as a share of the ceiling's req/s. */
   kafkaVsCeiling: 0.4,
+  /** Herald with --live and no viewer, as a share of the stdout row: within noise. */
+  liveVsStdout: 0.95,
+  /** Herald with --live and one viewer reading, as a share of the stdout row. */
+  viewerVsStdout: 0.9,
   /** Herald with the Kafka sink, as a multiple of the seeds' events/s. */
   kafkaVsSeeds: 30,
   /** The batch route into Kafka, events/s. */

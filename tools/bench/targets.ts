@@ -22,6 +22,11 @@ export interface TargetSpec {
   needsKafka: boolean;
   /** The sink whose flushes `/metrics` counts (`herald_sink_flush_events`), if any. */
   flushSink?: string;
+  /**
+   * Attached to the target once it answers, for the whole measurement (a
+   * live page viewer); resolves to a closer that says what it saw.
+   */
+  attach?(url: string): Promise<() => Promise<string>>;
   /** The command to spawn on `port`, or a reason to skip. */
   command(
     ctx: RunContext,
@@ -83,6 +88,44 @@ function heraldTarget(
   };
 }
 
+/**
+ * One live page viewer: reads `/live/stream` as a browser would, parsing
+ * every message, until closed; then says how many events it read and what
+ * the last status said was sampled out or dropped.
+ */
+async function attachViewer(url: string): Promise<() => Promise<string>> {
+  const abort = new AbortController();
+  const res = await fetch(`${url}/live/stream`, { signal: abort.signal });
+  if (res.status !== 200) throw new Error(`/live/stream answered ${res.status}`);
+  let messages = 0;
+  let status: { accepted?: { seen: number; kept: number }; dropped?: number } = {};
+  const reading = (async () => {
+    let text = "";
+    try {
+      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+        text += chunk;
+        const parts = text.split("\n\n");
+        text = parts.pop()!;
+        for (const part of parts) {
+          const data = part.slice(part.indexOf("data: ") + 6);
+          if (part.startsWith("event: status")) status = JSON.parse(data);
+          else if (part.startsWith("id: ")) {
+            JSON.parse(data);
+            messages++;
+          }
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return async () => {
+    abort.abort();
+    await reading;
+    const sampled = status.accepted ? `${status.accepted.kept} of ${status.accepted.seen}` : "?";
+    return `the viewer read ${messages} events; last second kept ${sampled}, ` +
+      `dropped ${status.dropped ?? 0} in all`;
+  };
+}
+
 /** Why the seeds' app cannot run here, or null. */
 export async function seedsProblem(): Promise<string | null> {
   try {
@@ -122,6 +165,13 @@ export const TARGETS: readonly TargetSpec[] = [
   },
   heraldTarget("stdout", "Herald, stdout sink", "stdout"),
   heraldTarget("stdout-w2", "Herald, stdout sink, --workers 2", "stdout", 1, ["--workers", "2"]),
+  heraldTarget("stdout-live", "Herald, stdout sink, --live, no viewer", "stdout", 1, ["--live"]),
+  {
+    ...heraldTarget("stdout-viewer", "Herald, stdout sink, --live, 1 viewer", "stdout", 1, [
+      "--live",
+    ]),
+    attach: attachViewer,
+  },
   {
     id: "fsync",
     label: "fsync ceiling (Deno.serve + fsync)",

@@ -83,6 +83,29 @@ export function verdicts(results: readonly TargetResult[]): Verdict[] {
       `${formatCount(stdout!.max!.requestsPerS)} req/s, the load tool on the same cores)`,
   ));
 
+  const live = find(results, "stdout-live");
+  const liveRatio = ratio(live?.max?.requestsPerS, stdout?.max?.requestsPerS);
+  out.push(check(
+    `stdout sink with --live, no viewer >= ${formatPercent(t.liveVsStdout)} of stdout req/s`,
+    liveRatio !== null,
+    notRun(["stdout", stdout], ["stdout-live", live]),
+    () => liveRatio! >= t.liveVsStdout,
+    () =>
+      `${formatPercent(liveRatio!)} (${formatCount(live!.max!.requestsPerS)} vs ` +
+      `${formatCount(stdout!.max!.requestsPerS)} req/s)`,
+  ));
+  const viewer = find(results, "stdout-viewer");
+  const viewerRatio = ratio(viewer?.max?.requestsPerS, stdout?.max?.requestsPerS);
+  out.push(check(
+    `stdout sink with --live and 1 viewer >= ${formatPercent(t.viewerVsStdout)} of stdout req/s`,
+    viewerRatio !== null,
+    notRun(["stdout", stdout], ["stdout-viewer", viewer]),
+    () => viewerRatio! >= t.viewerVsStdout,
+    () =>
+      `${formatPercent(viewerRatio!)} (${formatCount(viewer!.max!.requestsPerS)} vs ` +
+      `${formatCount(stdout!.max!.requestsPerS)} req/s)`,
+  ));
+
   const kafkaRatio = kafka && vsCeiling(kafka, ceiling);
   out.push(check(
     `Kafka sink >= ${formatPercent(t.kafkaVsCeiling)} of ceiling req/s`,
