@@ -3,7 +3,9 @@
  * requests, sampled to a bounded rate, and the viewers it hands them to.
  * Publishing stores a reference and counts; nothing is serialised until a
  * viewer reads (events are not changed after they are written), so a hub
- * nobody watches costs a few stores per event.
+ * nobody watches costs a few stores per event. With several worker
+ * processes, a viewer's hub also relays what the other workers' hubs have
+ * (`relay`), so a page sees the whole server.
  *
  * @module
  */
@@ -25,8 +27,19 @@ export class Rejection {
   ) {}
 }
 
-/** One buffered item: an accepted event or a rejection. */
-export type LiveItem = Event | Rejection;
+/** An item another worker's hub sent, already as the JSON a viewer gets. */
+export class Relayed {
+  constructor(readonly worker: number, readonly seq: number, readonly json: string) {}
+}
+
+/** One buffered item: an accepted event or a rejection, or one relayed from another worker. */
+export type LiveItem = Event | Rejection | Relayed;
+
+/**
+ * Starts relaying the other workers' items into `viewer` (each after the
+ * sequence number `after` gives for it), until the viewer disconnects.
+ */
+export type Relay = (viewer: Viewer, after: ReadonlyMap<number, number>) => void;
 
 /** An item with its sequence number (the SSE `id`, for `Last-Event-ID`). */
 export interface Entry {
@@ -57,9 +70,19 @@ export class Viewer {
   /** Set once a second: the stream sends the status with its next write. */
   statusDue = true;
   #wake: (() => void) | null = null;
+  /** Aborted when the viewer disconnects: ends what relays to it. */
+  readonly #abort = new AbortController();
+  /** With relaying: the last sequence number sent of each worker, for `Last-Event-ID`. */
+  readonly lastSent = new Map<number, number>();
+  /** With relaying: the latest status of each other worker that is relaying now. */
+  readonly relayed = new Map<number, LiveStatus>();
 
-  constructor(capacity: number) {
+  constructor(capacity: number, readonly relaying = false) {
     this.#capacity = capacity;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
   }
 
   /** Queues `entry`; when full, drops the oldest and counts it. */
@@ -91,6 +114,13 @@ export class Viewer {
     return this.#queue.length - this.#head;
   }
 
+  /** Marks the viewer closed and wakes its stream, which ends. */
+  close(): void {
+    this.closed = true;
+    this.#abort.abort();
+    this.notify();
+  }
+
   /** Resolves at the next push, status tick or close. */
   wait(): Promise<void> {
     return new Promise((resolve) => (this.#wake = resolve));
@@ -111,14 +141,16 @@ export class LiveHub {
   #accepted: Sampler;
   #rejected: Sampler;
   readonly #viewers = new Set<Viewer>();
+  readonly #internal = new Set<Viewer>();
   #tick: ReturnType<typeof setInterval> | undefined;
   /** Which worker process this is, and how many there are (shown on the page). */
   readonly worker: { index: number; count: number } | null;
   readonly #now: () => number;
+  readonly #relay: Relay | undefined;
 
   constructor(
     options: LiveConfig,
-    extra: { worker?: { index: number; count: number }; now?: () => number } = {},
+    extra: { worker?: { index: number; count: number }; now?: () => number; relay?: Relay } = {},
   ) {
     this.#options = options;
     this.#ring = new Array(options.buffer_events);
@@ -126,6 +158,7 @@ export class LiveHub {
     this.#rejected = new Sampler(options.max_rejections_per_s);
     this.worker = extra.worker ?? null;
     this.#now = extra.now ?? Date.now;
+    this.#relay = extra.relay;
   }
 
   get options(): LiveConfig {
@@ -190,21 +223,33 @@ export class LiveHub {
     return this.#seq;
   }
 
+  /** Viewers connected here, not counting other workers relaying. */
   get viewers(): number {
-    return this.#viewers.size;
+    return this.#viewers.size - this.#internal.size;
   }
 
   /**
-   * Connects a viewer, queued with the buffer after `lastSeen` (all of it
-   * when absent, or when the server restarted since); null when
-   * `max_viewers` are connected. Once a second its status falls due.
+   * Connects a viewer, queued with the buffer after what `lastSeen` says it
+   * saw of this worker (all of it when absent, or when the server restarted
+   * since), and relayed the other workers' items after what it saw of
+   * theirs; null when `max_viewers` are connected. `internal` is another
+   * worker relaying: not counted, not relayed further. Once a second its
+   * status falls due.
    */
-  connect(lastSeen: number | undefined): Viewer | null {
-    if (this.#viewers.size >= this.#options.max_viewers) return null;
-    const viewer = new Viewer(this.#options.buffer_events);
-    const after = lastSeen === undefined || lastSeen > this.#seq ? 0 : lastSeen;
+  connect(
+    lastSeen: ReadonlyMap<number, number>,
+    options: { internal?: boolean } = {},
+  ): Viewer | null {
+    const internal = options.internal ?? false;
+    if (!internal && this.viewers >= this.#options.max_viewers) return null;
+    const relay = internal ? undefined : this.#relay;
+    const viewer = new Viewer(this.#options.buffer_events, relay !== undefined);
+    const seen = lastSeen.get(this.worker?.index ?? 0);
+    const after = seen === undefined || seen > this.#seq ? 0 : seen;
     for (const entry of this.since(after)) viewer.push(entry);
+    if (internal) this.#internal.add(viewer);
     this.#viewers.add(viewer);
+    relay?.(viewer, lastSeen);
     this.#tick ??= setInterval(() => {
       for (const v of this.#viewers) {
         v.statusDue = true;
@@ -216,9 +261,9 @@ export class LiveHub {
 
   /** Disconnects a viewer; the last one stops the status timer. */
   disconnect(viewer: Viewer): void {
-    viewer.closed = true;
-    viewer.notify();
+    viewer.close();
     this.#viewers.delete(viewer);
+    this.#internal.delete(viewer);
     if (this.#viewers.size === 0) {
       clearInterval(this.#tick);
       this.#tick = undefined;
@@ -235,7 +280,7 @@ export class LiveHub {
       buffer_events: this.#options.buffer_events,
       max_events_per_s: this.#options.max_events_per_s,
       max_rejections_per_s: this.#options.max_rejections_per_s,
-      viewers: this.#viewers.size,
+      viewers: this.viewers,
     };
   }
 

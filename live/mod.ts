@@ -11,11 +11,12 @@
 import { Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { COOKIE, LiveKey } from "./auth.ts";
-import type { LiveHub } from "./hub.ts";
+import type { LiveHub, Viewer } from "./hub.ts";
 import { LIVE_CSS, LIVE_JS, livePage, loginPage } from "./page.ts";
 import { lastEventId, viewerStream } from "./stream.ts";
 
-export { LiveHub, Rejection } from "./hub.ts";
+export { LiveHub, Rejection, type Relay, Relayed, type Viewer } from "./hub.ts";
+export { sseMessages } from "./stream.ts";
 export { LiveKey, resolveLiveKey } from "./auth.ts";
 export { tapFanOut, tapRejection } from "./tap.ts";
 
@@ -83,21 +84,15 @@ export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): 
       return c.json({ error: "unauthorized", message: "Log in at /live first" }, 401);
     }
     const { hub } = live();
-    const viewer = hub.connect(lastEventId(c.req.header("last-event-id") ?? null));
+    const lastSeen = lastEventId(c.req.header("last-event-id") ?? null, hub.worker?.index ?? 0);
+    const viewer = hub.connect(lastSeen);
     if (viewer === null) {
       return c.json({
         error: "unavailable",
         message: `The live page has ${hub.options.max_viewers} viewers already`,
       }, 503);
     }
-    return new Response(viewerStream(hub, viewer), {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
-        // Proxies that buffer (nginx) would hold the stream back.
-        "x-accel-buffering": "no",
-      },
-    });
+    return sseResponse(hub, viewer);
   });
   app.all("/live/*", (c) => c.json({ error: "not_found", message: "No such live page" }, 404));
   return app;
@@ -114,4 +109,26 @@ async function headers(
   h.set("x-content-type-options", "nosniff");
   h.set("referrer-policy", "no-referrer");
   h.set("cache-control", "no-store");
+}
+
+function sseResponse(hub: LiveHub, viewer: Viewer): Response {
+  return new Response(viewerStream(hub, viewer), {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      // Proxies that buffer (nginx) would hold the stream back.
+      "x-accel-buffering": "no",
+    },
+  });
+}
+
+/**
+ * This worker's items for another worker that relays them to its viewer
+ * (served on the control socket, never on the port): the same stream, with
+ * plain sequence numbers after the request's `Last-Event-ID`.
+ */
+export function relayFeed(hub: LiveHub, request: Request): Response {
+  const own = hub.worker?.index ?? 0;
+  const lastSeen = lastEventId(request.headers.get("last-event-id"), own);
+  return sseResponse(hub, hub.connect(lastSeen, { internal: true })!);
 }

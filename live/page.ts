@@ -265,9 +265,15 @@ export const LIVE_JS = `"use strict";
     maxRows = s.buffer_events || maxRows;
     var perS = s.accepted.seen;
     rate.textContent = perS + " events/s · " + s.rejected.seen + " rejected/s";
-    workerInfo.textContent = s.workers > 1
-      ? "worker " + s.worker + " of " + s.workers + " (this page sees only its worker)"
-      : "";
+    if (s.workers <= 1) workerInfo.textContent = "";
+    else if (s.worker !== null) {
+      workerInfo.textContent = "worker " + s.worker + " of " + s.workers +
+        " (this page sees only its worker)";
+    } else {
+      workerInfo.textContent = s.sources === s.workers
+        ? "all " + s.workers + " workers"
+        : s.sources + " of " + s.workers + " workers answering";
+    }
     if (s.dropped > droppedByServer) { droppedByServer = s.dropped; showBanner(); }
     var notes = [];
     if (s.accepted.kept < s.accepted.seen) {

@@ -11,7 +11,7 @@
  */
 import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, liveProblem, loadConfig } from "../config/mod.ts";
-import { LiveHub, resolveLiveKey, tapFanOut } from "../live/mod.ts";
+import { LiveHub, relayFeed, resolveLiveKey, tapFanOut } from "../live/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
 import { buildApp, type WorkerView } from "../routes/mod.ts";
@@ -20,6 +20,7 @@ import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { createReloader, type LoadResult, type ReloadOutcome, watchFile } from "./reload.ts";
 import {
+  relayLive,
   serveControl,
   siblingMetrics,
   siblingReadiness,
@@ -163,7 +164,11 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   const liveOf = (next: GatewayConfig) => {
     if (!next.live.enabled) return undefined;
     if (hub) hub.configure(next.live);
-    else hub = new LiveHub(next.live, { worker });
+    else {
+      // With several workers, a page's stream relays every other worker's items too.
+      const relay = worker && worker.count > 1 ? relayLive(worker) : undefined;
+      hub = new LiveHub(next.live, { worker, relay });
+    }
     return { hub, key: resolveLiveKey(next.live, options.secrets) };
   };
   // Once an app is serving: its hub receives the acknowledged events.
@@ -190,6 +195,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
       port: addr.port,
       metrics: () => metrics.own(),
       health: () => fanOut.health(),
+      liveFeed: (request) => (hub && config.live.enabled ? relayFeed(hub, request) : null),
     });
 
   const reload = createReloader({

@@ -3,7 +3,9 @@
  * one port. Each worker answers on a private unix socket, `w<i>.sock` in a
  * folder the supervisor made, with its own metrics (prom-client's JSON) and
  * its sinks' health. The worker that receives a `/metrics` or `/readyz`
- * request asks every sibling and answers for the whole server.
+ * request asks every sibling and answers for the whole server. With the
+ * live page on, each also serves its live items there (`/live/feed`), which
+ * the worker a page's stream reached relays to it (`relayLive`).
  *
  * @module
  */
@@ -11,6 +13,7 @@ import type { MetricObjectWithValues, MetricValue } from "prom-client";
 import type { WorkerReadiness } from "../routes/mod.ts";
 import type { FanOutHealth } from "../sinks/fan_out.ts";
 import type { WorkerSlot } from "../sinks/contract.ts";
+import { type Relay, Relayed, sseMessages, type Viewer } from "../live/mod.ts";
 
 /** The environment variable the supervisor hands a worker its identity in (JSON). */
 export const WORKER_ENV = "HERALD_WORKER";
@@ -51,6 +54,8 @@ export interface ControlHandlers {
   port: number;
   metrics(): Promise<WorkerMetrics>;
   health(): Promise<FanOutHealth>;
+  /** This worker's live items for a sibling to relay, or null while the live page is off. */
+  liveFeed?(request: Request): Response | null;
 }
 
 /**
@@ -73,6 +78,8 @@ export async function serveControl(
         return Response.json(await handlers.metrics());
       case "/readyz":
         return Response.json(await handlers.health());
+      case "/live/feed":
+        return handlers.liveFeed?.(request) ?? new Response("Not found", { status: 404 });
       default:
         return new Response("Not found", { status: 404 });
     }
@@ -140,4 +147,66 @@ export async function siblingReadiness(
         : [i, { ok: false, detail: `worker ${i} did not answer: ${a.error}` }]
     ),
   );
+}
+
+/** How long a relay waits before it asks a sibling that did not answer again. */
+const RELAY_RETRY_MS = 1000;
+
+/**
+ * Relays every sibling's live items into a viewer of this worker, so one
+ * page sees the whole server. Each sibling's feed resumes after the last
+ * item the viewer got from it; a sibling that is gone (restarting) is asked
+ * again every second, and counts as no source in the status meanwhile.
+ */
+export function relayLive(worker: WorkerIdentity): Relay {
+  return (viewer, after) => {
+    for (let i = 0; i < worker.count; i++) {
+      if (i !== worker.index) void follow(worker, i, viewer, after.get(i));
+    }
+  };
+}
+
+async function follow(
+  worker: WorkerIdentity,
+  index: number,
+  viewer: Viewer,
+  after: number | undefined,
+): Promise<void> {
+  let last = after;
+  while (!viewer.closed) {
+    const client = Deno.createHttpClient({
+      proxy: { transport: "unix", path: controlSocket(worker.dir, index) },
+    });
+    try {
+      const res = await fetch("http://worker/live/feed", {
+        client,
+        signal: viewer.signal,
+        headers: last === undefined ? {} : { "last-event-id": String(last) },
+      });
+      if (res.ok && res.body) {
+        for await (const message of sseMessages(res.body)) {
+          if (message.event === "status") {
+            viewer.relayed.set(index, JSON.parse(message.data));
+          } else if (message.id !== undefined) {
+            last = Number(message.id);
+            viewer.push({ seq: last, item: new Relayed(index, last, message.data) });
+          }
+        }
+      } else await res.body?.cancel();
+    } catch {
+      /* gone or aborted: asked again below */
+    } finally {
+      client.close();
+    }
+    viewer.relayed.delete(index);
+    if (!viewer.closed) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, RELAY_RETRY_MS);
+        viewer.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        }, { once: true });
+      });
+    }
+  }
 }

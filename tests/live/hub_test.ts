@@ -30,23 +30,23 @@ Deno.test("LiveHub keeps only the last buffer_events items, in order", () => {
 Deno.test("LiveHub gives a new viewer the buffer, then the tail; a reconnect resumes", () => {
   const hub = new LiveHub(LIVE, { now: () => 0 });
   hub.publish(events(1, 2));
-  const viewer = hub.connect(undefined)!;
+  const viewer = hub.connect(new Map())!;
   hub.publish(events(3, 1));
   assert.deepEqual(ids(viewer.take(10)), ["e1", "e2", "e3"]);
   hub.disconnect(viewer);
   hub.publish(events(4, 1));
-  const back = hub.connect(3)!;
+  const back = hub.connect(new Map([[0, 3]]))!;
   assert.deepEqual(ids(back.take(10)), ["e4"], "resumes after the last id it saw");
   hub.disconnect(back);
   // An id from before a restart (higher than any now) gets the whole buffer.
-  const restarted = hub.connect(99)!;
+  const restarted = hub.connect(new Map([[0, 99]]))!;
   assert.equal(restarted.pending, 4);
   hub.close();
 });
 
 Deno.test("LiveHub drops the oldest items of a slow viewer and counts them", () => {
   const hub = new LiveHub(LIVE, { now: () => 0 });
-  const viewer = hub.connect(undefined)!;
+  const viewer = hub.connect(new Map())!;
   hub.publish(events(1, 12));
   assert.equal(viewer.pending, 5, "never more than buffer_events queued");
   assert.equal(viewer.dropped, 7);
@@ -57,9 +57,9 @@ Deno.test("LiveHub drops the oldest items of a slow viewer and counts them", () 
 
 Deno.test("LiveHub refuses a viewer beyond max_viewers, and close() ends every viewer", () => {
   const hub = new LiveHub(LIVE, { now: () => 0 });
-  const a = hub.connect(undefined)!;
-  const b = hub.connect(undefined)!;
-  assert.equal(hub.connect(undefined), null);
+  const a = hub.connect(new Map())!;
+  const b = hub.connect(new Map())!;
+  assert.equal(hub.connect(new Map()), null);
   hub.close();
   assert.equal(a.closed && b.closed, true);
   assert.equal(hub.viewers, 0);
@@ -79,7 +79,7 @@ Deno.test("LiveHub samples above max_events_per_s and reports kept of seen", () 
   // Spread over the second (every 10th), not the first ten.
   assert.deepEqual(ids(second).slice(0, 2), ["e109", "e119"]);
   now = 2000;
-  const viewer = hub.connect(undefined)!;
+  const viewer = hub.connect(new Map())!;
   assert.deepEqual(hub.status(viewer).accepted, { seen: 100, kept: 10 });
   now = 4000;
   assert.deepEqual(hub.status(viewer).accepted, { seen: 0, kept: 0 }, "idle seconds count 0");

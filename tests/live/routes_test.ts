@@ -103,7 +103,7 @@ Deno.test("the stream sends the buffer: accepted events and rejections with thei
 Deno.test("the stream tells a viewer that fell behind how many items it lost", async () => {
   const config = await configWith({ live: { buffer_events: 5 } });
   const { app, hub } = liveApp(config);
-  const viewer = hub.connect(undefined)!;
+  const viewer = hub.connect(new Map())!;
   for (let i = 0; i < 12; i++) await app.request("/purchase_a_sword");
   const text = await readUntil(viewerStream(hub, viewer), (t) => messages(t).length >= 5);
   const status = JSON.parse(text.split("event: status\ndata: ")[1]!.split("\n")[0]!);

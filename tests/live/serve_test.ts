@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { sseMessages } from "../../live/mod.ts";
 import { configFile, logged, runHeraldToExit, startHerald } from "../_testing.ts";
 
 const WARNING = "the live page is open to anyone who can reach this address";
@@ -88,20 +89,53 @@ Deno.test("serve with live.key_env requires the key on /live/stream", async () =
 });
 
 Deno.test({
-  name: "serve --workers 2 --live: each worker serves the page and says which worker it is",
+  name: "serve --workers 2 --live: one page sees both workers' events, resumes where it left off",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const herald = await startHerald(["--workers", "2", "--live", "--sinks", "stdout"]);
     try {
       await logged(herald, "every worker listening");
-      const seen = new Set<unknown>();
-      for (let i = 0; i < 20 && seen.size < 2; i++) {
-        const status = await firstStatus(herald.url, { headers: { connection: "close" } });
-        assert.equal(status.workers, 2);
-        seen.add(status.worker);
+      // New connections each: the kernel spreads them over both workers.
+      const served = new Set<number>();
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(`${herald.url}/healthz`, { headers: { connection: "close" } });
+        served.add((await res.json()).worker);
+        await (await fetch(`${herald.url}/purchase_a_sword?sword_type=short`, {
+          headers: { connection: "close" },
+        })).text();
       }
-      assert.ok(seen.size >= 1);
-      for (const worker of seen) assert.ok(worker === 0 || worker === 1, String(worker));
+      assert.equal(served.size, 2, "both workers took requests");
+      const res = await fetch(`${herald.url}/live/stream`);
+      const seen = new Map<number, number>();
+      let status: Record<string, unknown> = {};
+      let lastId = "";
+      for await (const message of sseMessages(res.body!)) {
+        if (message.event === "status") status = JSON.parse(message.data);
+        else {
+          const record = JSON.parse(message.data);
+          seen.set(record.worker, (seen.get(record.worker) ?? 0) + 1);
+          lastId = message.id!;
+        }
+        if ((seen.get(0) ?? 0) + (seen.get(1) ?? 0) >= 40 && status.sources === 2) break;
+      }
+      await res.body?.cancel().catch(() => {});
+      assert.ok((seen.get(0) ?? 0) > 0 && (seen.get(1) ?? 0) > 0, JSON.stringify([...seen]));
+      assert.equal(status.workers, 2);
+      assert.equal(status.worker, null, "the whole server, not one worker");
+      assert.match(lastId, /^0:\d+,1:\d+$/);
+
+      // A reconnect with that id gets only what came after it, from both workers.
+      await (await fetch(`${herald.url}/purchase_a_knife`, { headers: { connection: "close" } }))
+        .text();
+      const again = await fetch(`${herald.url}/live/stream`, {
+        headers: { "last-event-id": lastId },
+      });
+      for await (const message of sseMessages(again.body!)) {
+        if (message.event === "status") continue;
+        assert.equal(JSON.parse(message.data).event.action, "purchase_a_knife");
+        break;
+      }
+      await again.body?.cancel().catch(() => {});
     } finally {
       await herald.stop();
     }
