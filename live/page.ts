@@ -325,7 +325,7 @@ export const LIVE_JS = `"use strict";
   source.addEventListener("status", function (ev) { onStatus(JSON.parse(ev.data)); });
   source.onerror = function () {
     if (source.readyState === EventSource.CLOSED) {
-      conn.textContent = "closed: reload the page (the key may have expired)";
+      conn.textContent = "closed: reload the page (a session expired, or too many viewers)";
     } else {
       conn.textContent = "reconnecting…";
     }

@@ -5,7 +5,7 @@
  * (how `docs/live.png` is made).
  */
 import assert from "node:assert/strict";
-import { startHerald, waitFor } from "../_testing.ts";
+import { configFile, startHerald, waitFor } from "../_testing.ts";
 import { Browser, chromiumMissing } from "./_cdp.ts";
 
 const XSS = "<img src=x onerror=window.__xss=1>";
@@ -131,6 +131,51 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the live page with a key: the browser logs in once, then its stream runs on the cookie",
+  ignore: (await chromiumMissing()) !== null,
+  async fn() {
+    const file = await configFile({ live: { enabled: true, key_env: "HERALD_TEST_LIVE_KEY" } });
+    const herald = await startHerald(["--config", file, "--sinks", "stdout"], {
+      env: { HERALD_TEST_LIVE_KEY: "let me watch" },
+    });
+    let browser: Browser | undefined;
+    try {
+      browser = await Browser.launch();
+      const page = browser;
+      await page.navigate(`${herald.url}/live`);
+      await waitFor(() => settled(page, `!!document.querySelector("input[name=key]")`), {
+        what: "the key prompt",
+      });
+      const login = (key: string) =>
+        page.evaluate(`(() => {
+          document.querySelector("input[name=key]").value = ${JSON.stringify(key)};
+          setTimeout(() => document.querySelector("form").submit(), 0);
+        })()`);
+      await login("not it");
+      await waitFor(() => settled(page, `document.body.innerText.includes("Wrong key")`), {
+        what: "the wrong key refused",
+      });
+      await login("let me watch");
+      await waitFor(
+        () => page.evaluate(`document.getElementById("conn")?.textContent === "live"`),
+        {
+          what: "the page to connect after the login",
+        },
+      );
+      assert.equal(await page.evaluate(`document.cookie`), "", "scripts cannot read the session");
+      await send(herald.url, "/purchase_an_axe");
+      await waitFor(() => settled(page, `document.body.innerText.includes("purchase_an_axe")`), {
+        what: "the event on the page",
+      });
+    } finally {
+      await browser?.close();
+      await herald.stop();
+      await Deno.remove(file);
+    }
+  },
+});
+
 async function send(base: string, path: string, status = 200): Promise<void> {
   const res = await fetch(`${base}${path}`);
   await res.body?.cancel();
@@ -147,4 +192,9 @@ async function setFilter(page: Browser, id: string, value: string): Promise<void
     el.value = ${JSON.stringify(value)};
     el.dispatchEvent(new Event(el.tagName === "INPUT" ? "input" : "change"));
   })()`);
+}
+
+/** `expression` in the page, or false while the page is between two documents. */
+function settled(page: Browser, expression: string): Promise<unknown> {
+  return page.evaluate(expression).catch(() => false);
 }

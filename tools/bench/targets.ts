@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { sseMessages } from "../../live/mod.ts";
 import { BATCH_SIZE, type TargetId } from "./args.ts";
 import { CONFIG, ROOT } from "./process.ts";
 import type { TargetKind } from "./results.ts";
@@ -100,19 +101,12 @@ async function attachViewer(url: string): Promise<() => Promise<string>> {
   let messages = 0;
   let status: { accepted?: { seen: number; kept: number }; dropped?: number } = {};
   const reading = (async () => {
-    let text = "";
     try {
-      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
-        const parts = text.split("\n\n");
-        text = parts.pop()!;
-        for (const part of parts) {
-          const data = part.slice(part.indexOf("data: ") + 6);
-          if (part.startsWith("event: status")) status = JSON.parse(data);
-          else if (part.startsWith("id: ")) {
-            JSON.parse(data);
-            messages++;
-          }
+      for await (const message of sseMessages(res.body!)) {
+        if (message.event === "status") status = JSON.parse(message.data);
+        else {
+          JSON.parse(message.data);
+          messages++;
         }
       }
     } catch { /* aborted */ }
