@@ -11,8 +11,8 @@
  */
 import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, liveProblem, loadConfig } from "../config/mod.ts";
-import { LiveHub, relayFeed, resolveLiveKey, tapFanOut } from "../live/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
+import { LiveHub, relayFeed, resolveLiveKey, tapFanOut } from "../live/mod.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
 import { buildApp, type WorkerView } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
@@ -176,6 +176,15 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     tapFanOut(fanOut, live?.hub);
     if (!live) hub?.close();
   };
+  const warnIfOpen = (next: GatewayConfig, addr: Deno.NetAddr) => {
+    if (!next.live.enabled || next.live.key_env || next.live.key_file) return;
+    if (LOOPBACK.has(addr.hostname)) return;
+    logger.warn(
+      { hostname: addr.hostname, port: addr.port },
+      "the live page is open to anyone who can reach this address: it shows every event; " +
+        "give it a key (live.key_env or live.key_file) or listen on 127.0.0.1",
+    );
+  };
   const appOptions = { logger, metrics, secrets: options.secrets, workers };
   const live = liveOf(config);
   let app = buildApp(config, fanOut, { ...appOptions, live });
@@ -208,6 +217,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
       await fanOut.reconfigure(next);
       app = nextApp;
       serving(nextLive);
+      if (!config.live.enabled) warnIfOpen(next, addr);
       config = next;
       reloads++;
     },
@@ -237,15 +247,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     ...(worker ? { workers: worker.count } : {}),
     versions: runtimeVersions(),
   }, "listening");
-  if (config.live.enabled && !config.live.key_env && !config.live.key_file) {
-    if (!LOOPBACK.has(addr.hostname)) {
-      logger.warn(
-        { hostname: addr.hostname, port: addr.port },
-        "the live page is open to anyone who can reach this address: it shows every event; " +
-          "give it a key (live.key_env or live.key_file) or listen on 127.0.0.1",
-      );
-    }
-  }
+  warnIfOpen(config, addr);
 
   let stopping: Promise<void> | undefined;
   const drain = async (reason: string) => {

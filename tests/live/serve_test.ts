@@ -154,6 +154,7 @@ Deno.test("a reload turns the live page on and off; turned off, its viewers' str
   try {
     assert.equal((await fetch(`${herald.url}/live`)).status, 404);
     await setLive(true, 1);
+    await logged(herald, WARNING);
     assert.equal((await fetch(`${herald.url}/purchase_a_sword`)).status, 200);
     const res = await fetch(`${herald.url}/live/stream`);
     assert.equal(res.status, 200);
