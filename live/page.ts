@@ -213,6 +213,7 @@ export const LIVE_JS = `"use strict";
       });
       cell(tr, record.request_id, "id");
     }
+    tr.dataset.time = record.kind === "accepted" ? record.event.received_at : record.time;
     records.set(tr, record);
     haystack.set(tr, JSON.stringify(record).toLowerCase());
     applyFilter(tr);
@@ -247,7 +248,11 @@ export const LIVE_JS = `"use strict";
       if (held.length > maxRows) { held.shift(); droppedHere++; showBanner(); }
       return;
     }
-    rows.insertBefore(buildRow(record), rows.firstElementChild);
+    // Newest first by time: another worker's buffer may arrive after newer rows.
+    var tr = buildRow(record);
+    var at = rows.firstElementChild;
+    while (at && at.dataset.time > tr.dataset.time) at = at.nextElementSibling;
+    rows.insertBefore(tr, at);
     while (rows.childElementCount > maxRows) rows.removeChild(rows.lastElementChild);
   }
 
