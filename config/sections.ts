@@ -7,6 +7,7 @@
  * @module
  */
 import { actionsSchema } from "./actions.ts";
+import { clientTimeSchema, dedupSchema } from "./client.ts";
 import { guardSchemas } from "./guards.ts";
 import {
   boolean,
@@ -98,6 +99,8 @@ export const coreSchemas = {
   }),
   actions: actionsSchema,
   ...guardSchemas,
+  dedup: dedupSchema,
+  client_time: clientTimeSchema,
 };
 
 /** The `sinks:` list: names from the registry, each at most once (checked after parsing). */
@@ -114,6 +117,16 @@ export function sinksSchema(registry: readonly ConfigSection[]): Schema<string[]
 /** Every section, Herald's and the registry's, in the order the config reference lists them. */
 export function configSections(registry: readonly ConfigSection[]): ConfigSection[] {
   const core = { ...coreSchemas, sinks: sinksSchema(registry) };
-  const order = ["server", "enrich", "sinks", "auth", "rate_limit", "cors", "actions"] as const;
+  const order = [
+    "server",
+    "enrich",
+    "sinks",
+    "dedup",
+    "client_time",
+    "auth",
+    "rate_limit",
+    "cors",
+    "actions",
+  ] as const;
   return [...order.map((name) => ({ name, options: core[name] })), ...registry];
 }

@@ -13,7 +13,7 @@ import pino, { type Logger } from "pino";
 import { applyOverrides, type GatewayConfig, loadConfig } from "../config/mod.ts";
 import { runtimeVersions } from "../config/versions.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
-import { buildApp, type WorkerView } from "../routes/mod.ts";
+import { buildApp, DedupWindow, type WorkerView } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
 import { Metrics } from "./metrics.ts";
@@ -146,7 +146,9 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
     siblings: () => siblingReadiness(worker),
   };
   if (worker) metrics.gatherFrom(worker.count, () => siblingMetrics(worker));
-  const appOptions = { logger, metrics, secrets: options.secrets, workers };
+  // One dedup window for the process, kept across reloads.
+  const dedup = new DedupWindow(config.dedup);
+  const appOptions = { logger, metrics, secrets: options.secrets, workers, dedup };
   let app = buildApp(config, fanOut, appOptions);
   let reloads = 0;
   const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();

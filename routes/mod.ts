@@ -12,6 +12,7 @@ import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
+import { DedupWindow } from "./dedup.ts";
 import type { EnrichDeps } from "./enrich.ts";
 import { guards, type SecretSource } from "./guard.ts";
 import { uuidv7Generator } from "./ids.ts";
@@ -24,6 +25,7 @@ import {
 } from "./_shared.ts";
 
 export type { HeraldEnv, RouteMetrics } from "./_shared.ts";
+export { type DedupStats, DedupWindow } from "./dedup.ts";
 export { ROUTE_LABELS } from "./_shared.ts";
 
 /** Error codes of the JSON body, by status, for errors raised while reading a request. */
@@ -48,6 +50,8 @@ export interface AppOptions {
   metrics: RouteMetrics;
   /** The other worker processes on the same port, when there are several. */
   workers?: WorkerView;
+  /** Client ids acknowledged recently: pass the same one to every app a reload builds. */
+  dedup?: DedupWindow;
 }
 
 /** One worker process's readiness, as `/readyz` shows it. */
@@ -82,7 +86,10 @@ export function buildApp(
   };
   const { metrics } = options;
   metrics.watchSinks(fanOut.sinks);
-  const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
+  const dedup = options.dedup ?? new DedupWindow(config.dedup);
+  dedup.resize(config.dedup);
+  metrics.watchDedup(() => dedup.stats(deps.now()));
+  const ctx: RouteContext = { config, fanOut, logger, deps, metrics, dedup };
   const app = new Hono<HeraldEnv>();
 
   // The `action` label of each path: bounded, whatever paths clients try.
