@@ -27,7 +27,7 @@ export const dedupSchema = object({
 export type DedupConfig = Infer<typeof dedupSchema>;
 
 /** What an implausible client time becomes. */
-export const INVALID_TIME = ["reject", "null"] as const;
+export const INVALID_TIME = ["reject", "store_null"] as const;
 
 /** The `client_time:` section. */
 export const clientTimeSchema = object({
