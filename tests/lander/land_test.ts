@@ -448,10 +448,14 @@ Deno.test({
           } finally {
             assert.equal((await lander.stop()).code, 0, lander.stderr());
           }
-          // A late third copy, after a restart: the window comes back from the lake.
-          await produce(broker.brokers, topic, [
-            JSON.stringify(records.find((r) => r.value.event_id === id)!.value),
-          ]);
+          // A late third copy through a restarted Herald (its window is gone), landed by a
+          // restarted lander: its window comes back from the lake.
+          const late = await startHerald(["--sinks", "kafka", "--config", config], { env });
+          try {
+            await send(late, retry);
+          } finally {
+            await late.stop();
+          }
           lander = await startLanderProcess(config, landerEnv, group, ["--topics", topic]);
           try {
             assert.match(lander.stderr(), /dedup window filled/);
