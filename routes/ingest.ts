@@ -110,8 +110,9 @@ export async function ingest(
  * Sorts the built items by their ids' fate: repeats of an acknowledged id,
  * or of one earlier in this call, are answered as duplicates; an id being
  * written by another request is waited for, then sorted again; the others
- * are claimed, their events added to `events`, and their ids returned. Claiming happens right
- * after the check, with no await between, so two requests never both write an id.
+ * are claimed, their events added to `events`, and their ids returned.
+ * Claiming happens right after the check, with no await between, so two
+ * requests never both write an id.
  */
 async function settleIds(
   ctx: RouteContext,
