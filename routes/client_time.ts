@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { ClientTimeConfig } from "../config/mod.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -18,6 +19,22 @@ export function readEventId(raw: unknown): { id: string } | { problem: string } 
   // Every event of an SDK that fails to make ids would carry these.
   if (NIL.test(raw)) return { problem: "must not be the nil or max UUID" };
   return { id: raw.toLowerCase() };
+}
+
+/**
+ * A UUID made from any text, always the same for the same text (RFC 9562
+ * version 8: the first 122 bits of its SHA-256), for clients whose event ids
+ * are not UUIDs (Segment's `messageId` is `node-next-<ms>-<uuid>` in its Node
+ * SDK): their repeats get the same `event_id`, so they are deduped.
+ */
+export function uuidFromText(text: string): string {
+  const bytes = createHash("sha256").update(text).digest().subarray(0, 16);
+  bytes[6] = 0x80 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20)
+  }`;
 }
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;

@@ -10,6 +10,8 @@ import type { Context } from "hono";
 import type { ActionConfig } from "../config/mod.ts";
 import type { Event } from "../sinks/contract.ts";
 import { type ClientTimes, readClientTimes, readEventId } from "./client_time.ts";
+
+export { uuidFromText } from "./client_time.ts";
 import { clientIp, enrich, type FieldProblem, readFields, type RequestMeta } from "./enrich.ts";
 import type { HeraldEnv, RouteContext } from "./_shared.ts";
 

@@ -1,6 +1,7 @@
 /** Client event ids, the dedup window and client time, through the app in-process. */
 import assert from "node:assert/strict";
 import { SinkUnavailableError } from "../../sinks/contract.ts";
+import { uuidFromText } from "../../routes/ingest.ts";
 import { appWithMemorySink, configFrom, sample } from "../_testing.ts";
 
 const CONFIG = (extra = "") =>
@@ -318,4 +319,12 @@ actions:
 `),
     /actions\[0\]\.fields\.sent_at/,
   );
+});
+
+Deno.test("uuidFromText() makes the same valid UUID from the same text", () => {
+  const messageId = "node-next-1668208232027-743be593-7789-4b74-8078-cbcc8894c586";
+  const id = uuidFromText(messageId);
+  assert.equal(id, uuidFromText(messageId));
+  assert.notEqual(id, uuidFromText(messageId + "x"));
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
