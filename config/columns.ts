@@ -26,7 +26,19 @@ export const BASE_COLUMNS = [
   "event_type",
   "action",
   "received_at",
+  "client_time",
+  "event_time",
   "client_ip",
   "request_id",
   "source",
 ] as const;
+
+/** Keys of a request (body, batch item, query string) that Herald reads itself, never fields. */
+export const CLIENT_KEYS = ["event_id", "client_time", "sent_at"] as const;
+
+/** Herald's columns holding times: typed timestamp columns in the lake. */
+export const TIME_COLUMNS: ReadonlySet<string> = new Set([
+  "received_at",
+  "client_time",
+  "event_time",
+]);

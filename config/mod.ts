@@ -8,7 +8,8 @@
 import { type Document, isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { findPair } from "yaml/util";
 import { type ActionConfig, checkActions } from "./actions.ts";
-import { BASE_COLUMNS, headerColumn, isSensitiveHeader } from "./columns.ts";
+import type { ClientTimeConfig, DedupConfig } from "./client.ts";
+import { BASE_COLUMNS, CLIENT_KEYS, headerColumn, isSensitiveHeader } from "./columns.ts";
 import type { AuthConfig, CorsConfig, RateLimitConfig } from "./guards.ts";
 import { type LiveConfig, liveProblem } from "./live.ts";
 import { formatPath, type Infer, type Issue, object, type Path, type Schema } from "./schema.ts";
@@ -18,6 +19,7 @@ export { type ActionConfig, RESERVED_PATHS } from "./actions.ts";
 export type { AuthConfig, CorsConfig, RateLimitConfig, WriteKeyConfig } from "./guards.ts";
 export { type LiveConfig, liveProblem } from "./live.ts";
 export type { ConfigSection, ServerConfig } from "./sections.ts";
+export type { ClientTimeConfig, DedupConfig } from "./client.ts";
 
 /** The whole validated config. */
 export interface GatewayConfig {
@@ -30,6 +32,8 @@ export interface GatewayConfig {
   /** The live events page. */
   live: LiveConfig;
   actions: ActionConfig[];
+  dedup: DedupConfig;
+  client_time: ClientTimeConfig;
   /** Each registered sink's parsed section, by sink name. */
   sinkOptions: Record<string, unknown>;
 }
@@ -109,12 +113,12 @@ function buildConfig(
     }
   });
 
-  const reserved = new Set<string>([...BASE_COLUMNS, ...headerColumns]);
+  const reserved = new Set<string>([...BASE_COLUMNS, ...CLIENT_KEYS, ...headerColumns]);
   const actions = checkActions(root.actions, reserved, issues);
 
   const sinkOptions: Record<string, unknown> = {};
   for (const section of sections) sinkOptions[section.name] = root[section.name];
-  const { server, enrich, sinks, auth, rate_limit, cors, live } = root;
+  const { server, enrich, sinks, auth, rate_limit, cors, live, dedup, client_time } = root;
   const keyNames = auth.write_keys.map((k) => k.name);
   keyNames.forEach((name, i) => {
     if (keyNames.indexOf(name) !== i) {
@@ -123,9 +127,19 @@ function buildConfig(
   });
   const problem = liveProblem(live, auth.write_keys.length);
   if (problem) issues.push({ path: ["live", "enabled"], message: problem });
-  return issues.length > 0
-    ? undefined
-    : { server, enrich, sinks, auth, rate_limit, cors, live, actions, sinkOptions };
+  return issues.length > 0 ? undefined : {
+    server,
+    enrich,
+    sinks,
+    auth,
+    rate_limit,
+    cors,
+    live,
+    dedup,
+    client_time,
+    actions,
+    sinkOptions,
+  };
 }
 
 /**

@@ -7,6 +7,7 @@
  * @module
  */
 import { actionsSchema } from "./actions.ts";
+import { clientTimeSchema, dedupSchema } from "./client.ts";
 import { guardSchemas } from "./guards.ts";
 import { liveSchema } from "./live.ts";
 import {
@@ -100,6 +101,8 @@ export const coreSchemas = {
   actions: actionsSchema,
   ...guardSchemas,
   live: liveSchema,
+  dedup: dedupSchema,
+  client_time: clientTimeSchema,
 };
 
 /** The `sinks:` list: names from the registry, each at most once (checked after parsing). */
@@ -120,6 +123,8 @@ export function configSections(registry: readonly ConfigSection[]): ConfigSectio
     "server",
     "enrich",
     "sinks",
+    "dedup",
+    "client_time",
     "auth",
     "rate_limit",
     "cors",

@@ -17,6 +17,7 @@ import {
 } from "../sinks/parquet/mod.ts";
 import type { PartitionBuffer, RawRecord } from "./buffer.ts";
 import type { Range } from "./claims.ts";
+import type { LandedIds } from "./dedup.ts";
 import { REJECTED_COLUMNS, REJECTED_TABLE, routeRecord, UTF8_LENIENT } from "./route.ts";
 import type { LanderStats } from "./stats.ts";
 
@@ -31,8 +32,10 @@ export interface RangeFilesOptions {
   columns: ReadonlyMap<string, readonly Column[]>;
   /** Tables to land; null for all. */
   tables: ReadonlySet<string> | null;
-  /** Counts files, rejected and skipped records. */
+  /** Counts files, rejected, skipped and duplicate records. */
   stats: LanderStats;
+  /** Event ids landed recently: their repeats are dropped. */
+  landed: LandedIds;
 }
 
 /** One table partition's rows of a range, by `<table>/dt=.../hour=...`. */
@@ -47,13 +50,18 @@ export class RangeFiles {
     this.#options = options;
   }
 
-  /** Writes the files of `range` of the buffer's partition, holding `rows`. */
+  /**
+   * Writes the files of `range` of the buffer's partition, holding `rows`
+   * but for repeats of an event id landed within the dedup window (in
+   * another range) or earlier in this one.
+   */
   async write(from: PartitionBuffer, range: Range, rows: readonly RawRecord[]): Promise<void> {
-    const { lake, encoder, compression, stats } = this.#options;
+    const { lake, encoder, compression, stats, landed } = this.#options;
     const buffers: TableBuffers = new Map();
-    for (const record of rows) this.#route(from, record, buffers);
     const topic = encodeURIComponent(from.topic);
     const name = `land-${topic}-${from.partition}-${range.first}.parquet`;
+    const ids = landed.enabled ? new Set<string>() : null;
+    for (const record of rows) this.#route(from, record, buffers, { name, ids });
     for (const [key, { buffer }] of buffers) {
       const bytes = await encoder.encode(buffer.toTable(), compression);
       // Another lander may write the same file at the same moment (same rows):
@@ -62,11 +70,20 @@ export class RangeFiles {
       await writeFileAtomic(path, bytes, { tag: crypto.randomUUID() });
       stats.files++;
     }
+    if (ids) landed.landed(ids, name);
   }
 
-  /** Routes one record to its table partition's buffer. */
-  #route(from: PartitionBuffer, record: RawRecord, buffers: TableBuffers): void {
-    const { actions, columns, tables, stats } = this.#options;
+  /**
+   * Routes one record to its table partition's buffer; a repeat of an id in
+   * `range.ids` or landed in a file other than `range.name` is dropped.
+   */
+  #route(
+    from: PartitionBuffer,
+    record: RawRecord,
+    buffers: TableBuffers,
+    range: { name: string; ids: Set<string> | null },
+  ): void {
+    const { actions, columns, tables, stats, landed } = this.#options;
     const routed = routeRecord(record.value, actions);
     let table: string;
     let event: Event;
@@ -90,6 +107,14 @@ export class RangeFiles {
       }
       table = routed.table;
       event = routed.event;
+      const id = event.event_id as string;
+      if (range.ids) {
+        if (range.ids.has(id) || landed.landedElsewhere(id, range.name)) {
+          stats.duplicates++;
+          return;
+        }
+        range.ids.add(id);
+      }
     }
     const key = `${table}/${partitionOf(event)}`;
     let entry = buffers.get(key);

@@ -31,6 +31,10 @@
  *   With `--instance-id` (static membership) a restarted lander gets its
  *   partitions back without waiting for the session timeout.
  *
+ * A record whose `event_id` was landed within the dedup window (by this
+ * lander, or found in the lake's recent lander files at start) is dropped,
+ * as is a repeat within one range: see `dedup.ts`.
+ *
  * Records that are not JSON, name no configured action, or carry a field of
  * the wrong type go to the `_rejected` table with the raw value, topic,
  * partition, offset and the reason. Keys that are not columns of the table are
@@ -56,6 +60,7 @@ import {
   ParquetEncoder,
   removeStaleTemps,
 } from "../sinks/parquet/mod.ts";
+import { LandedIds } from "./dedup.ts";
 import { RangeFiles } from "./files.ts";
 import { adoptAssignment, commitPast, createConsumer } from "./group.ts";
 import { Partitions } from "./partitions.ts";
@@ -84,6 +89,10 @@ export interface LanderOptions {
   instanceId: string | null;
   fromBeginning: boolean;
   clientId: string;
+  /** A repeat of an event id landed this recently is dropped. */
+  dedupWindowMs: number;
+  /** Event ids remembered at most; 0 turns the lander's dedup off. */
+  dedupMaxIds: number;
   /** Kill the process with SIGKILL after the first range's files, before its commit. */
   killAfterFiles?: boolean;
   logger: Logger;
@@ -118,6 +127,12 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   // One thing at a time: records, timed flushes, rebalances and stop.
   const serial = new Serial();
 
+  const landed = new LandedIds({
+    windowMs: options.dedupWindowMs,
+    maxIds: options.dedupMaxIds,
+  });
+  const columns = lakeTables(options.config);
+  await landed.seed(lake, columns.keys(), logger);
   const consumer = createConsumer(kafka, options);
   const partitions = new Partitions({
     policy: { flushRows: options.flushRows, flushIntervalMs: options.flushIntervalMs },
@@ -127,9 +142,10 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       compression: options.compression,
       encoder,
       actions: new Map(options.config.actions.map((a) => [a.name, a])),
-      columns: lakeTables(options.config),
+      columns,
       tables: options.tables,
       stats,
+      landed,
     }),
     commit: (buffer, range) => commitPast(consumer, buffer, range),
     killAfterFiles: options.killAfterFiles ?? false,

@@ -29,12 +29,17 @@ the Parquet lake exactly once (same tables and partitions as the Parquet sink).
   --instance-id <id>          static group membership (env HERALD_LANDER_INSTANCE_ID): a
                               lander restarted with the same id gets its partitions back at
                               once; give each lander of a group its own id
+  --dedup-window-ms <n>       drop a repeat of an event_id landed this recently (default
+                              3600000, env HERALD_LANDER_DEDUP_WINDOW_MS)
+  --dedup-max-ids <n>         event ids remembered at most, 0 for no dedup (default 1000000,
+                              env HERALD_LANDER_DEDUP_MAX_IDS)
   --from-latest               a new group starts at the end of the topics, not the beginning
   --help                      this text
 
 Env: KAFKA_BROKERS (comma list) overrides kafka.brokers, HERALD_LAKE overrides
 parquet.dir, HERALD_LANDER_GROUP sets the group, HERALD_LANDER_INSTANCE_ID the
-instance id. HERALD_LANDER_KILL=after-files
+instance id, HERALD_LANDER_DEDUP_WINDOW_MS and HERALD_LANDER_DEDUP_MAX_IDS the
+dedup window (the flags win). HERALD_LANDER_KILL=after-files
 makes the lander kill itself (SIGKILL) after writing its first range's files and
 before committing them: a crash drill. SIGTERM or SIGINT flushes what is
 complete, commits it and exits.`;
@@ -46,6 +51,10 @@ function positive(name: string, text: string | undefined, fallback: number): num
     throw new TypeError(`--${name} must be a positive integer, got "${text}"`);
   }
   return n;
+}
+
+function count(name: string, text: string | undefined, fallback: number): number {
+  return text === "0" ? 0 : positive(name, text, fallback);
 }
 
 /** Runs the lander until SIGTERM/SIGINT; resolves with the exit code. */
@@ -64,6 +73,8 @@ export async function main(args: string[]): Promise<number> {
         "progress-interval-ms": { type: "string" },
         "session-timeout-ms": { type: "string" },
         "instance-id": { type: "string" },
+        "dedup-window-ms": { type: "string" },
+        "dedup-max-ids": { type: "string" },
         "from-latest": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
@@ -124,6 +135,16 @@ export async function main(args: string[]): Promise<number> {
       instanceId: flags["instance-id"] ?? Deno.env.get("HERALD_LANDER_INSTANCE_ID") ?? null,
       fromBeginning: !flags["from-latest"],
       clientId: `${kafkaOpts.client_id}-lander`,
+      dedupWindowMs: positive(
+        "dedup-window-ms",
+        flags["dedup-window-ms"] ?? Deno.env.get("HERALD_LANDER_DEDUP_WINDOW_MS"),
+        3_600_000,
+      ),
+      dedupMaxIds: count(
+        "dedup-max-ids",
+        flags["dedup-max-ids"] ?? Deno.env.get("HERALD_LANDER_DEDUP_MAX_IDS"),
+        1_000_000,
+      ),
       killAfterFiles: Deno.env.get("HERALD_LANDER_KILL") === "after-files",
       logger,
     };

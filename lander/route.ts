@@ -73,6 +73,13 @@ export function routeRecord(
   if (!Number.isFinite(Date.parse(event.received_at as string))) {
     return { rejected: 'field "received_at" must be an ISO 8601 timestamp' };
   }
+  for (const name of ["client_time", "event_time"]) {
+    const at = event[name];
+    if (at === undefined || at === null) continue;
+    if (typeof at !== "string" || !Number.isFinite(Date.parse(at))) {
+      return { rejected: `field "${name}" must be an ISO 8601 timestamp or null` };
+    }
+  }
   for (const spec of action.fields) {
     const raw = event[spec.name];
     if (raw === undefined || raw === null) continue;

@@ -11,11 +11,13 @@ export interface LanderStats {
   records: number;
   rejected: number;
   skipped: number;
+  /** Repeats of an event id landed within the dedup window, dropped. */
+  duplicates: number;
   files: number;
   commits: number;
 }
 
 /** Counters at zero. */
 export function emptyStats(): LanderStats {
-  return { records: 0, rejected: 0, skipped: 0, files: 0, commits: 0 };
+  return { records: 0, rejected: 0, skipped: 0, duplicates: 0, files: 0, commits: 0 };
 }

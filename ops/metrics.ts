@@ -14,7 +14,7 @@
  * @module
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RouteMetrics } from "../routes/mod.ts";
+import type { DedupStats, RouteMetrics } from "../routes/mod.ts";
 import type { WriteObserver } from "../sinks/fan_out.ts";
 import type { Sink, SinkLoad, SinkMetrics } from "../sinks/contract.ts";
 import type { WorkerMetrics } from "./siblings.ts";
@@ -79,6 +79,7 @@ export class Tally<A extends string, B extends string> {
 export class Metrics implements SinkMetrics, RouteMetrics {
   readonly registry = new Registry();
   #sinks: readonly Sink[] = [];
+  #dedup: (() => DedupStats) | null = null;
   #cluster: { count: number; siblings: () => Promise<WorkerMetrics[]> } | undefined;
 
   /** Label values: action, status. */
@@ -87,6 +88,14 @@ export class Metrics implements SinkMetrics, RouteMetrics {
     "herald_http_requests_total",
     "HTTP requests answered, by action (or _batch, _ops, _unmatched) and status code.",
     ["action", "status"],
+  );
+  /** Label values: sink, outcome. */
+  /** Label values: key (`client_time`, `sent_at`), outcome (`rejected`, `nulled`). */
+  readonly clientTimes = new Tally(
+    this.registry,
+    "herald_client_time_invalid_total",
+    "Client times that were unparsable or implausible: rejected with 400, or stored as null.",
+    ["key", "outcome"],
   );
   /** Label values: sink, outcome. */
   readonly sinkEvents = new Tally(
@@ -146,6 +155,9 @@ export class Metrics implements SinkMetrics, RouteMetrics {
 
   constructor() {
     for (const outcome of ["applied", "rejected"]) this.configReloads.inc({ outcome }, 0);
+    for (const key of ["client_time", "sent_at"]) {
+      for (const outcome of ["rejected", "nulled"]) this.clientTimes.add(key, outcome, 0);
+    }
     this.lastReloadOk.set(1);
     const sinks = () => this.#sinks;
     const loads = () => sinks().flatMap((s) => (s.load ? [[s.name, s.load()] as const] : []));
@@ -187,6 +199,47 @@ export class Metrics implements SinkMetrics, RouteMetrics {
         }
       },
     });
+    const dedup = () => this.#dedup?.();
+    new Gauge({
+      name: "herald_dedup_window",
+      help: "The dedup window in use: its time (unit ms) and count (unit ids) bounds.",
+      labelNames: ["unit"] as const,
+      aggregator: "max",
+      registers: [this.registry],
+      collect() {
+        const stats = dedup();
+        if (!stats) return;
+        this.set({ unit: "ms" }, stats.windowMs);
+        this.set({ unit: "ids" }, stats.maxIds);
+      },
+    });
+    new Gauge({
+      name: "herald_dedup_ids",
+      help: "Client event ids held in the dedup window.",
+      registers: [this.registry],
+      collect() {
+        this.set(dedup()?.held ?? 0);
+      },
+    });
+    new Counter({
+      name: "herald_dedup_duplicates_total",
+      help: "Repeats of a client event id answered again without a write.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(dedup()?.duplicates ?? 0);
+      },
+    });
+    new Counter({
+      name: "herald_dedup_early_evictions_total",
+      help:
+        "Ids dropped from the dedup window for its count bound before its time was up: max_ids is too small.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(dedup()?.earlyEvictions ?? 0);
+      },
+    });
     new Gauge({
       name: "herald_process_memory_bytes",
       help: "Process memory: rss, heap_total, heap_used, external.",
@@ -208,6 +261,11 @@ export class Metrics implements SinkMetrics, RouteMetrics {
     for (const { name: sink } of sinks) {
       for (const outcome of ["accepted", "rejected"]) this.sinkEvents.add(sink, outcome, 0);
     }
+  }
+
+  /** Tells the scrape where to read the dedup window's counters. */
+  watchDedup(stats: (() => DedupStats) | null): void {
+    this.#dedup = stats;
   }
 
   /** Counts one fan-out write to `sink`. */

@@ -14,7 +14,7 @@ import { applyOverrides, type GatewayConfig, liveProblem, loadConfig } from "../
 import { runtimeVersions } from "../config/versions.ts";
 import { LiveHub, relayFeed, resolveLiveKey, tapFanOut } from "../live/mod.ts";
 import { resolveWriteKeys, type SecretSource } from "../routes/guard.ts";
-import { buildApp, type WorkerView } from "../routes/mod.ts";
+import { buildApp, DedupWindow, type WorkerView } from "../routes/mod.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { createSinks, type SinkDefinition, SINKS } from "../sinks/mod.ts";
 import { Metrics } from "./metrics.ts";
@@ -185,7 +185,9 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
         "give it a key (live.key_env or live.key_file) or listen on 127.0.0.1",
     );
   };
-  const appOptions = { logger, metrics, secrets: options.secrets, workers };
+  // One dedup window for the process, kept across reloads.
+  const dedup = new DedupWindow(config.dedup);
+  const appOptions = { logger, metrics, secrets: options.secrets, workers, dedup };
   const live = liveOf(config);
   let app = buildApp(config, fanOut, { ...appOptions, live });
   serving(live);

@@ -1,17 +1,16 @@
 /**
  * What the route builders share: their context, the metrics they count, the
- * error body, and building an event from a request's fields. Request bodies
- * are read in `body.ts`.
+ * error body. Request bodies are read in `body.ts`, events are taken in
+ * `ingest.ts`.
  *
  * @module
  */
-import type { Context } from "hono";
 import type { Logger } from "pino";
-import type { ActionConfig, GatewayConfig } from "../config/mod.ts";
+import type { GatewayConfig } from "../config/mod.ts";
 import type { FanOut } from "../sinks/fan_out.ts";
-import type { Event, Sink } from "../sinks/contract.ts";
-import { clientIp, enrich, type EnrichDeps, type FieldProblem, readFields } from "./enrich.ts";
-import type { HeraldEnv } from "./env.ts";
+import type { Sink } from "../sinks/contract.ts";
+import type { DedupStats, DedupWindow } from "./dedup.ts";
+import type { EnrichDeps, FieldProblem } from "./enrich.ts";
 
 export { type BodyLimits, bodyLimits, nestsDeeper, readJsonBody, readRawBody } from "./body.ts";
 export type { HeraldEnv } from "./env.ts";
@@ -23,6 +22,8 @@ export interface RouteContext {
   logger: Logger;
   deps: EnrichDeps;
   metrics: RouteMetrics;
+  /** Client event ids acknowledged recently and being written. */
+  dedup: DedupWindow;
 }
 
 /** What the routes count, and what /metrics serves; ops' `Metrics` implements it. */
@@ -31,8 +32,12 @@ export interface RouteMetrics {
   readonly requests: { add(action: string, status: number): void };
   /** Items per batch request. */
   readonly batchEvents: { observe(items: number): void };
+  /** Client times found unparsable or implausible, by key and outcome (`rejected`, `nulled`). */
+  readonly clientTimes: { add(key: string, outcome: string): void };
   /** Tells /metrics which sinks to read queues and health from. */
   watchSinks(sinks: readonly Sink[]): void;
+  /** Tells /metrics where to read the dedup window's counters (at `now()`). */
+  watchDedup(stats: (() => DedupStats) | null): void;
   /** The exposition text and its content type. */
   scrape(): Promise<{ body: string; contentType: string }>;
 }
@@ -69,32 +74,4 @@ export function utf8Length(text: string): number {
 /** Whether `value` is a plain JSON object. */
 export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Validates `input` for `action` and builds its event, or returns the problems. */
-export function buildEvent(
-  c: Context<HeraldEnv>,
-  ctx: RouteContext,
-  action: ActionConfig,
-  input: Record<string, unknown>,
-  fromText: boolean,
-): { event: Event } | { problems: FieldProblem[] } {
-  const result = readFields(action, input, fromText, ctx.deps.random);
-  if ("problems" in result) return result;
-  const meta = {
-    headers: c.req.raw.headers,
-    clientIp: clientIp(
-      c.req.raw.headers,
-      c.env?.remoteAddr?.hostname ?? null,
-      ctx.config.server.trust_proxy,
-    ),
-    requestId: c.get("requestId"),
-    source: c.get("source"),
-  };
-  return {
-    event: enrich(action, result.values, meta, {
-      headers: ctx.config.enrich.headers,
-      deps: ctx.deps,
-    }),
-  };
 }

@@ -1,7 +1,9 @@
 /**
  * One route per configured game action. GET takes fields from the query
  * string, POST from a JSON object body; the answer is the action's response
- * text, sent once every sink has the event.
+ * text, sent once every sink has the event. A client event id comes as
+ * `event_id` (query or body) or the `Idempotency-Key` header, client times as
+ * `client_time` and `sent_at` (query or body) or the `Sent-At` header.
  *
  * @module
  */
@@ -9,7 +11,6 @@ import { type Context, Hono } from "hono";
 import { getQueryParams } from "hono/utils/url";
 import {
   bodyLimits,
-  buildEvent,
   errorBody,
   type HeraldEnv,
   isJsonObject,
@@ -18,6 +19,7 @@ import {
   type RouteContext,
 } from "./_shared.ts";
 import type { FieldProblem } from "./enrich.ts";
+import { ingest, type IngestItem } from "./ingest.ts";
 
 function tooLarge(c: Context<HeraldEnv>, what: string, max: number): Response {
   return c.json(errorBody("event_too_large", `${what} exceeds ${max} bytes (one event)`), 413);
@@ -28,6 +30,44 @@ function queryParams(url: string, query: number): Record<string, string[]> {
   return query < 0 ? {} : getQueryParams(url) as Record<string, string[]>;
 }
 
+/**
+ * Moves Herald's own keys (`event_id`, `client_time`, `sent_at`) from the
+ * input to the item, and the `Idempotency-Key` and `Sent-At` headers, which
+ * must agree with the keys when both are given.
+ */
+function takeClientKeys(c: Context<HeraldEnv>, item: IngestItem): void {
+  const input = item.fields;
+  if (Object.hasOwn(input, "event_id")) {
+    item.eventId = input.event_id;
+    delete input.event_id;
+  }
+  if (Object.hasOwn(input, "client_time")) {
+    item.clientTime = input.client_time;
+    delete input.client_time;
+  }
+  if (Object.hasOwn(input, "sent_at")) {
+    item.sentAt = input.sent_at;
+    delete input.sent_at;
+  }
+  const headers = c.req.raw.headers;
+  const key = headers.get("idempotency-key");
+  if (key !== null) {
+    if (item.eventId !== undefined && item.eventId !== key) {
+      (item.problems ??= []).push({ field: "Idempotency-Key", problem: "differs from event_id" });
+    }
+    item.eventId = key;
+    item.fieldNames = { eventId: "Idempotency-Key" };
+  }
+  const sent = headers.get("sent-at");
+  if (sent !== null) {
+    if (item.sentAt !== undefined) {
+      (item.problems ??= []).push({ field: "Sent-At", problem: "is also given as sent_at" });
+    }
+    item.sentAt = /^\d+$/.test(sent) ? Number(sent) : sent;
+    item.fieldNames = { ...item.fieldNames, sentAt: "Sent-At" };
+  }
+}
+
 /** Builds the action routes; other methods on an action's path get 405. */
 export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
   const app = new Hono<HeraldEnv>();
@@ -36,7 +76,7 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       const method = c.req.method;
       if (method === "HEAD") return methodNotAllowed(method, action.path, ["GET", "POST"]);
       let input: Record<string, unknown> = {};
-      const problems: FieldProblem[] = [];
+      let problems: FieldProblem[] | undefined;
       const maxEventBytes = ctx.config.server.max_event_bytes;
       // One read of the URL serves the size check and the query parse
       // (c.req.queries() would read it again).
@@ -47,7 +87,9 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       }
       if (method === "GET") {
         for (const [key, values] of Object.entries(queryParams(url, query))) {
-          if (values.length > 1) problems.push({ field: key, problem: "is given more than once" });
+          if (values.length > 1) {
+            (problems ??= []).push({ field: key, problem: "is given more than once" });
+          }
           input[key] = values[0];
         }
       } else {
@@ -63,15 +105,13 @@ export function actionRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         }
         input = body ?? {};
       }
-      const result = buildEvent(c, ctx, action, input, method === "GET");
-      if ("problems" in result || problems.length > 0) {
-        const all = [...problems, ...("problems" in result ? result.problems : [])];
-        return c.json(
-          errorBody("invalid_fields", `Invalid fields for action "${action.name}"`, all),
-          400,
-        );
+      const item: IngestItem = { action, fields: input, fromText: method === "GET", problems };
+      takeClientKeys(c, item);
+      const [result] = await ingest(c, ctx, [item]);
+      if (result!.status === "rejected") {
+        return c.json(errorBody("invalid_fields", result!.error, result!.fields), 400);
       }
-      await ctx.fanOut.write([result.event]);
+      if (result!.duplicate) c.header("idempotent-replayed", "true");
       return c.text(action.response);
     });
     app.all(action.path, (c) => methodNotAllowed(c.req.method, action.path, ["GET", "POST"]));

@@ -1,7 +1,10 @@
 /**
  * `POST /events`: many events in one call, as a JSON array or NDJSON of
- * `{action, ...fields}` objects. Valid items are written together and
- * acknowledged together; each item gets its own result.
+ * `{action, ...fields}` objects, each with its own optional `event_id`,
+ * `client_time` and `sent_at` (the `Sent-At` header gives every item's
+ * `sent_at`). Valid items are written together and acknowledged together;
+ * each item gets its own result, a repeat of a client id is accepted again
+ * with `duplicate: true`.
  * Status: 200 all accepted, 207 some rejected, 400 none valid.
  *
  * @module
@@ -9,10 +12,8 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ActionConfig } from "../config/mod.ts";
-import type { Event } from "../sinks/contract.ts";
 import {
   bodyLimits,
-  buildEvent,
   errorBody,
   type HeraldEnv,
   isJsonObject,
@@ -21,12 +22,10 @@ import {
   type RouteContext,
   utf8Length,
 } from "./_shared.ts";
-import type { FieldProblem } from "./enrich.ts";
+import { ingest, type IngestItem, type IngestResult } from "./ingest.ts";
 
-/** One item's outcome in the batch answer. */
-export type BatchResult =
-  | { index: number; status: "accepted"; event_id: string }
-  | { index: number; status: "rejected"; error: string; fields?: FieldProblem[] };
+/** One item's outcome in the batch answer: its index, then what {@linkcode ingest} said. */
+export type BatchResult = { index: number } & IngestResult;
 
 /** Builds the batch route. */
 export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
@@ -51,40 +50,59 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       );
     }
     ctx.metrics.batchEvents.observe(items.length);
-    const results: BatchResult[] = [];
-    const events: Event[] = [];
+    if (c.req.raw.headers.has("idempotency-key")) {
+      const problem = {
+        field: "Idempotency-Key",
+        problem: "names one event: give each batch item its own event_id",
+      };
+      return c.json(
+        errorBody("invalid_events", "Idempotency-Key is for single events", [problem]),
+        400,
+      );
+    }
+    const sentAt = c.req.raw.headers.get("sent-at") ?? undefined;
+    const results: BatchResult[] = new Array(items.length);
+    // Indexes of the items handed to ingest(), in order.
+    const taken: number[] = [];
+    const valid: IngestItem[] = [];
     const maxEventBytes = ctx.config.server.max_event_bytes;
     items.forEach((item: unknown, index) => {
       if (!isJsonObject(item)) {
-        results.push({ index, status: "rejected", error: "Item must be a JSON object" });
+        results[index] = { index, status: "rejected", error: "Item must be a JSON object" };
         return;
       }
       const size = utf8Length(JSON.stringify(item));
       if (size > maxEventBytes) {
         const error = `Item is ${size} bytes of JSON, over the limit of ${maxEventBytes}`;
-        results.push({ index, status: "rejected", error });
+        results[index] = { index, status: "rejected", error };
         return;
       }
-      const { action: name, ...fields } = item;
+      const { action: name, event_id, client_time, sent_at, ...fields } = item;
       const action = typeof name === "string" ? actions.get(name) : undefined;
       if (!action) {
-        results.push({
-          index,
-          status: "rejected",
-          error: `Unknown action ${JSON.stringify(name ?? null)}`,
-        });
+        const error = `Unknown action ${JSON.stringify(name ?? null)}`;
+        results[index] = { index, status: "rejected", error };
         return;
       }
-      const built = buildEvent(c, ctx, action, fields, false);
-      if ("problems" in built) {
-        const error = `Invalid fields for action "${action.name}"`;
-        results.push({ index, status: "rejected", error, fields: built.problems });
-        return;
-      }
-      events.push(built.event);
-      results.push({ index, status: "accepted", event_id: built.event.event_id as string });
+      taken.push(index);
+      valid.push({
+        action,
+        fields,
+        fromText: false,
+        eventId: event_id,
+        clientTime: client_time,
+        sentAt: sent_at ??
+          (sentAt === undefined || !/^\d+$/.test(sentAt) ? sentAt : Number(sentAt)),
+        fieldNames: sent_at === undefined && sentAt !== undefined
+          ? { sentAt: "Sent-At" }
+          : undefined,
+      });
     });
-    const accepted = events.length;
+    (await ingest(c, ctx, valid)).forEach((result, i) => {
+      const index = taken[i]!;
+      results[index] = { index, ...result };
+    });
+    const accepted = results.filter((r) => r.status === "accepted").length;
     const body = { accepted, rejected: items.length - accepted, results };
     if (accepted === 0) {
       return c.json(
@@ -92,7 +110,6 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         400,
       );
     }
-    await ctx.fanOut.write(events);
     return c.json(body, accepted === items.length ? 200 : 207);
   });
   app.all("/events", (c) => methodNotAllowed(c.req.method, "/events", ["POST"]));

@@ -9,6 +9,7 @@ import { headerColumn, isSensitiveHeader } from "../config/columns.ts";
 import type { ActionConfig } from "../config/mod.ts";
 import { coerceField, type FieldValue, generateValue } from "../config/fields.ts";
 import type { Event } from "../sinks/contract.ts";
+import type { ClientTimes } from "./client_time.ts";
 
 /** Clock, id source and randomness, injected so tests get exact values. */
 export interface EnrichDeps {
@@ -92,24 +93,43 @@ export function isoTime(ms: number): string {
   return isoText;
 }
 
+/** What the client said about one event: its id and its clock, already checked. */
+export interface ClientStamp {
+  /** The client's event id (a lowercase UUID); Herald makes one when absent. */
+  eventId?: string;
+  times?: ClientTimes;
+}
+
 /**
- * Builds the flat event: `event_id`, `event_type`, `action`, `received_at`, the
+ * Builds the flat event: `event_id`, `event_type`, `action`, `received_at`,
+ * `client_time` and `event_time` when the client gave a time, the
  * allow-listed headers, `client_ip`, `request_id`, then the action's fields.
+ * `event_time` is `client_time` moved by `received_at - sent_at` when
+ * `sent_at` is known (the device's clock skew), else `client_time`.
  * Credential headers are skipped even if an allow-list names them.
  */
 export function enrich(
   action: ActionConfig,
   fields: Readonly<Record<string, FieldValue | null>>,
   meta: RequestMeta,
-  options: { headers: readonly string[]; deps: EnrichDeps },
+  options: { headers: readonly string[]; deps: EnrichDeps; client?: ClientStamp },
 ): Event {
   const now = options.deps.now();
+  const { client } = options;
   const event: Event = {
-    event_id: options.deps.eventId(now),
+    event_id: client?.eventId ?? options.deps.eventId(now),
     event_type: action.event_type,
     action: action.name,
     received_at: isoTime(now),
   };
+  const clientMs = client?.times?.clientMs;
+  if (clientMs !== undefined) {
+    const sentMs = client!.times!.sentMs;
+    event.client_time = clientMs === null ? null : new Date(clientMs).toISOString();
+    event.event_time = clientMs === null
+      ? null
+      : new Date(sentMs === undefined ? clientMs : clientMs + (now - sentMs)).toISOString();
+  }
   for (const [header, column] of headerColumns(options.headers)) {
     event[column] = meta.headers.get(header);
   }

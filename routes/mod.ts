@@ -13,6 +13,7 @@ import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
 import { isLivePath, liveRoutes, type LiveSetup, tapRejection } from "../live/mod.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
+import { DedupWindow } from "./dedup.ts";
 import type { EnrichDeps } from "./enrich.ts";
 import { guards, type SecretSource } from "./guard.ts";
 import { uuidv7Generator } from "./ids.ts";
@@ -25,6 +26,7 @@ import {
 } from "./_shared.ts";
 
 export type { HeraldEnv, RouteMetrics } from "./_shared.ts";
+export { type DedupStats, DedupWindow } from "./dedup.ts";
 export { ROUTE_LABELS } from "./_shared.ts";
 
 /** Error codes of the JSON body, by status, for errors raised while reading a request. */
@@ -54,6 +56,8 @@ export interface AppOptions {
    * server also taps the fan-out into the hub (`tapFanOut`).
    */
   live?: LiveSetup;
+  /** Client ids acknowledged recently: pass the same one to every app a reload builds. */
+  dedup?: DedupWindow;
 }
 
 /** One worker process's readiness, as `/readyz` shows it. */
@@ -88,7 +92,10 @@ export function buildApp(
   };
   const { metrics, live } = options;
   metrics.watchSinks(fanOut.sinks);
-  const ctx: RouteContext = { config, fanOut, logger, deps, metrics };
+  const dedup = options.dedup ?? new DedupWindow(config.dedup);
+  dedup.resize(config.dedup);
+  metrics.watchDedup(() => dedup.stats(deps.now()));
+  const ctx: RouteContext = { config, fanOut, logger, deps, metrics, dedup };
   const app = new Hono<HeraldEnv>();
 
   // The `action` label of each path: bounded, whatever paths clients try.

@@ -61,7 +61,7 @@ export function configFrom(text: string): GatewayConfig {
 /** An app over an in-memory sink, with a fixed clock and counting ids. */
 export function appWithMemorySink(
   config: GatewayConfig,
-  options: { timeoutMs?: number; metrics?: Metrics } = {},
+  options: { timeoutMs?: number; metrics?: Metrics; now?: () => number } = {},
 ) {
   const metrics = options.metrics ?? new Metrics();
   const sink = new MemorySink();
@@ -77,7 +77,7 @@ export function appWithMemorySink(
     logger,
     metrics,
     deps: {
-      now: () => Date.UTC(2026, 10, 23, 10, 0, 0),
+      now: options.now ?? (() => Date.UTC(2026, 10, 23, 10, 0, 0)),
       eventId: () => `evt-${++n}`,
       requestId: () => `req-${n}`,
       random: () => 0.5,

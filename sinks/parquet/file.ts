@@ -7,7 +7,7 @@
  * @module
  */
 import type { GatewayConfig } from "../../config/mod.ts";
-import { headerColumn } from "../../config/columns.ts";
+import { headerColumn, TIME_COLUMNS } from "../../config/columns.ts";
 import { writeAll } from "../io.ts";
 import type { FieldType } from "../../config/fields.ts";
 import type { Event } from "../contract.ts";
@@ -25,6 +25,8 @@ export function lakeTables(config: GatewayConfig): Map<string, Column[]> {
     { name: "event_type", type: "string" },
     { name: "action", type: "string" },
     { name: "received_at", type: "timestamp" },
+    { name: "client_time", type: "timestamp" },
+    { name: "event_time", type: "timestamp" },
     ...config.enrich.headers.map((h): Column => ({ name: headerColumn(h), type: "string" })),
     { name: "client_ip", type: "string" },
     { name: "request_id", type: "string" },
@@ -49,7 +51,7 @@ export function inferColumns(events: readonly Event[]): Column[] {
   for (const e of events) for (const k of Object.keys(e)) names.add(k);
   return [...names].map((name) => ({
     name,
-    type: name === "received_at" ? "timestamp" : "string",
+    type: TIME_COLUMNS.has(name) ? "timestamp" : "string",
   }));
 }
 

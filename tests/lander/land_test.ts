@@ -389,6 +389,91 @@ Deno.test({
           }
         },
       );
+
+      await t.step(
+        "a retry sent to two Herald instances lands once, and still once after a lander restart",
+        async () => {
+          const topic = `dedup-${crypto.randomUUID().slice(0, 8)}`;
+          const config = await configWith({ topic });
+          const lake = await Deno.makeTempDir({ prefix: "herald-land-" });
+          const heralds = [
+            await startHerald(["--sinks", "kafka", "--config", config], { env }),
+            await startHerald(["--sinks", "kafka", "--config", config], { env }),
+          ];
+          const id = crypto.randomUUID();
+          const retry = JSON.stringify({ event_id: id, sword_type: "long", client_time: 1764e9 });
+          const send = async (herald: HeraldProcess, body: string) => {
+            const res = await fetch(`${herald.url}/purchase_a_sword`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body,
+            });
+            assert.equal(res.status, 200, await res.text());
+          };
+          try {
+            // Twice to the first Herald (its window answers the second), once to the other.
+            await send(heralds[0]!, retry);
+            await send(heralds[0]!, retry);
+            await send(heralds[1]!, retry);
+            for (let i = 0; i < 4; i++) await send(heralds[i % 2]!, "{}");
+          } finally {
+            for (const herald of heralds) await herald.stop();
+          }
+          const records = await consumeAll(broker.brokers, [topic]);
+          assert.equal(records.filter((r) => r.value.event_id === id).length, 2, "one per Herald");
+          assert.equal(records.length, 6);
+          const landerEnv = { ...env, HERALD_LAKE: lake };
+          const group = `g-${topic}`;
+          const rowsOf = async () => {
+            const db = await openLake(lake);
+            try {
+              const result = await db.run(
+                "select event_id, typeof(event_time), event_time from purchases",
+              );
+              return result.rows;
+            } finally {
+              db.close();
+            }
+          };
+          let lander = await startLanderProcess(config, landerEnv, group, ["--topics", topic]);
+          try {
+            await waitFor(async () => (await rowsOf().catch(() => [])).length >= 5, {
+              what: "5 rows in the lake",
+              timeoutMs: 60_000,
+            });
+            await waitFor(() => /"duplicates":1/.test(lander.stderr()), {
+              what: "the repeat counted",
+              timeoutMs: 10_000,
+            });
+          } finally {
+            assert.equal((await lander.stop()).code, 0, lander.stderr());
+          }
+          // A late third copy through a restarted Herald (its window is gone), landed by a
+          // restarted lander: its window comes back from the lake.
+          const late = await startHerald(["--sinks", "kafka", "--config", config], { env });
+          try {
+            await send(late, retry);
+          } finally {
+            await late.stop();
+          }
+          lander = await startLanderProcess(config, landerEnv, group, ["--topics", topic]);
+          try {
+            assert.match(lander.stderr(), /dedup window filled/);
+            await waitFor(() => /"duplicates":1/.test(lander.stderr()), {
+              what: "the late copy dropped",
+              timeoutMs: 60_000,
+            });
+          } finally {
+            assert.equal((await lander.stop()).code, 0, lander.stderr());
+          }
+          const rows = await rowsOf();
+          assert.equal(rows.length, 5);
+          const landed = rows.filter((r) => r[0] === id);
+          assert.equal(landed.length, 1, "the retried event is in the lake once");
+          assert.equal(landed[0]![1], "TIMESTAMP WITH TIME ZONE");
+          assert.equal(new Date(landed[0]![2] as string).getTime(), 1764e9);
+        },
+      );
     } finally {
       for (const lander of [...started]) await lander.stop("SIGKILL");
       await broker.stop();
