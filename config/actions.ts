@@ -29,6 +29,8 @@ export interface ActionConfig {
   table: string;
   response: string;
   fields: FieldSpec[];
+  /** The Segment `track` event name this action takes, beside its name and event type. */
+  segment_event?: string;
 }
 
 /** Paths Herald serves itself. */
@@ -78,6 +80,12 @@ const actionSchema = object({
   fields: doc(fieldsSchema, "map of field name to field spec (see Field specs below)", {
     default: "none",
   }),
+  segment_event: doc(
+    optional(string({ minLength: 1 })),
+    "the Segment `track` event name this action takes (e.g. `Sword Purchased`), " +
+      "besides its `name` and `event_type`; see [Segment](segment.md)",
+    { default: "(none)" },
+  ),
 });
 
 /** The `actions:` section: at least one action. */
@@ -98,12 +106,15 @@ export function checkActions(
 ): ActionConfig[] {
   const names = new Map<string, number>();
   const paths = new Map<string, number>();
+  const segmentEvents = new Map<string, number>();
   const tableColumns = new Map<string, Map<string, { type: string; action: string }>>();
   return raw.map((entry, i) => {
-    const action = {
-      ...entry,
+    const { segment_event, ...rest } = entry;
+    const action: ActionConfig = {
+      ...rest,
       path: entry.path ?? `/${entry.name}`,
       event_type: entry.event_type ?? entry.name,
+      ...(segment_event === undefined ? {} : { segment_event }),
     };
     const seenName = names.get(action.name);
     if (seenName !== undefined) {
@@ -130,6 +141,16 @@ export function checkActions(
       });
     }
     paths.set(action.path, i);
+    if (action.segment_event !== undefined) {
+      const seen = segmentEvents.get(action.segment_event);
+      if (seen !== undefined) {
+        issues.push({
+          path: ["actions", i, "segment_event"],
+          message: `duplicate segment_event "${action.segment_event}" (also actions[${seen}])`,
+        });
+      }
+      segmentEvents.set(action.segment_event, i);
+    }
     const columns = tableColumns.get(action.table) ?? new Map();
     tableColumns.set(action.table, columns);
     for (const field of action.fields) {

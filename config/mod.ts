@@ -14,12 +14,21 @@ import type { AuthConfig, CorsConfig, RateLimitConfig } from "./guards.ts";
 import { type LiveConfig, liveProblem } from "./live.ts";
 import { formatPath, type Infer, type Issue, object, type Path, type Schema } from "./schema.ts";
 import { type ConfigSection, coreSchemas, type ServerConfig, sinksSchema } from "./sections.ts";
+import { checkSegment, SEGMENT_PATHS, segmentColumns, type SegmentConfig } from "./segment.ts";
 
 export { type ActionConfig, RESERVED_PATHS } from "./actions.ts";
 export type { AuthConfig, CorsConfig, RateLimitConfig, WriteKeyConfig } from "./guards.ts";
 export { type LiveConfig, liveProblem } from "./live.ts";
 export type { ConfigSection, ServerConfig } from "./sections.ts";
 export type { ClientTimeConfig, DedupConfig } from "./client.ts";
+export {
+  SEGMENT_BATCH_PATHS,
+  SEGMENT_CALLS,
+  SEGMENT_PATHS,
+  type SegmentColumn,
+  segmentColumns,
+  type SegmentConfig,
+} from "./segment.ts";
 
 /** The whole validated config. */
 export interface GatewayConfig {
@@ -31,6 +40,7 @@ export interface GatewayConfig {
   cors: CorsConfig;
   /** The live events page. */
   live: LiveConfig;
+  segment: SegmentConfig;
   actions: ActionConfig[];
   dedup: DedupConfig;
   client_time: ClientTimeConfig;
@@ -113,8 +123,25 @@ function buildConfig(
     }
   });
 
-  const reserved = new Set<string>([...BASE_COLUMNS, ...CLIENT_KEYS, ...headerColumns]);
+  const { segment } = root;
+  const reserved = new Set<string>([
+    ...BASE_COLUMNS,
+    ...CLIENT_KEYS,
+    ...headerColumns,
+    ...segmentColumns(segment).map((c) => c.name),
+  ]);
   const actions = checkActions(root.actions, reserved, issues);
+  checkSegment(segment, new Set(actions.map((a) => a.name)), issues);
+  if (segment.enabled) {
+    actions.forEach((action, i) => {
+      if (SEGMENT_PATHS.includes(action.path)) {
+        issues.push({
+          path: ["actions", i, "path"],
+          message: `path "${action.path}" is served by the Segment routes (segment.enabled)`,
+        });
+      }
+    });
+  }
 
   const sinkOptions: Record<string, unknown> = {};
   for (const section of sections) sinkOptions[section.name] = root[section.name];
@@ -135,6 +162,7 @@ function buildConfig(
     rate_limit,
     cors,
     live,
+    segment,
     dedup,
     client_time,
     actions,

@@ -10,6 +10,7 @@ import { actionsSchema } from "./actions.ts";
 import { clientTimeSchema, dedupSchema } from "./client.ts";
 import { guardSchemas } from "./guards.ts";
 import { liveSchema } from "./live.ts";
+import { segmentSchema } from "./segment.ts";
 import {
   boolean,
   codeList,
@@ -103,6 +104,7 @@ export const coreSchemas = {
   live: liveSchema,
   dedup: dedupSchema,
   client_time: clientTimeSchema,
+  segment: segmentSchema,
 };
 
 /** The `sinks:` list: names from the registry, each at most once (checked after parsing). */
@@ -129,6 +131,7 @@ export function configSections(registry: readonly ConfigSection[]): ConfigSectio
     "rate_limit",
     "cors",
     "live",
+    "segment",
     "actions",
   ] as const;
   return [...order.map((name) => ({ name, options: core[name] })), ...registry];

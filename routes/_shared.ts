@@ -46,6 +46,7 @@ export interface RouteMetrics {
 export const ROUTE_LABELS = {
   batch: "_batch",
   ops: "_ops",
+  segment: "_segment",
   unmatched: "_unmatched",
 } as const;
 

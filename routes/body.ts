@@ -94,14 +94,15 @@ export function bodyLimits(server: GatewayConfig["server"]): BodyLimits {
 }
 
 /**
- * Reads a JSON body; an empty body is `undefined`. Throws 415 for another
- * content type, 400 for a body that is not UTF-8, nests deeper than
+ * Reads a JSON body; an empty body is `undefined`. `plainText` also takes
+ * `text/plain` as JSON (what Segment's browser SDK sends, to skip a CORS
+ * preflight). Throws 415 for another content type, 400 for a body that is not UTF-8, nests deeper than
  * `maxDepth` or is not JSON (all checked on the decompressed bytes), and
  * 408/413/415 as {@linkcode readBody}.
  */
 export async function readJsonBody(
   c: Context<HeraldEnv>,
-  options: { ndjson?: boolean; maxDepth: number; limits: BodyLimits },
+  options: { ndjson?: boolean; plainText?: boolean; maxDepth: number; limits: BodyLimits },
 ): Promise<unknown> {
   const ndjson = options.ndjson ?? false;
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
@@ -119,7 +120,8 @@ export async function readJsonBody(
     });
   }
   const isNdjson = type === "application/x-ndjson" || type === "application/jsonl";
-  if (type !== undefined && type !== "application/json" && !(ndjson && isNdjson)) {
+  const isPlain = options.plainText === true && type === "text/plain";
+  if (type !== undefined && type !== "application/json" && !(ndjson && isNdjson) && !isPlain) {
     const expected = ndjson ? "application/json or application/x-ndjson" : "application/json";
     throw new HTTPException(415, { message: `Content-Type must be ${expected}, got "${type}"` });
   }

@@ -14,7 +14,7 @@ import { limiter } from "./rate_limit.ts";
 import { errorBody, type HeraldEnv } from "./_shared.ts";
 import { bodyLimits, readRawBody } from "./body.ts";
 import {
-  basicPassword,
+  basicKey,
   matchKey,
   resolveWriteKeys,
   type SecretSource,
@@ -83,7 +83,7 @@ export function guards(
     const maxAgeS = config.auth.hmac_max_age_s;
     out.push(async (c, next) => {
       if (!isEventPath(c.req.path)) return next();
-      const presented = c.req.header("x-write-key") ?? basicPassword(c.req.header("authorization"));
+      const presented = c.req.header("x-write-key") ?? basicKey(c.req.header("authorization"));
       if (!presented) {
         return unauthorized(c, "Missing write key: send X-Write-Key or HTTP Basic credentials");
       }

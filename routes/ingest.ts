@@ -8,6 +8,7 @@
  */
 import type { Context } from "hono";
 import type { ActionConfig } from "../config/mod.ts";
+import type { FieldValue } from "../config/fields.ts";
 import type { Event } from "../sinks/contract.ts";
 import { type ClientTimes, readClientTimes, readEventId } from "./client_time.ts";
 
@@ -47,6 +48,8 @@ export interface IngestItem {
   fieldNames?: IngestFieldNames;
   /** Problems the route found itself (a query key given twice), reported with the item's. */
   problems?: FieldProblem[];
+  /** Columns the route sets beside the action's fields, already typed (Segment's `user_id`). */
+  columns?: Readonly<Record<string, FieldValue | null>>;
 }
 
 /** One item's outcome, in the order of the items. */
@@ -198,6 +201,7 @@ function buildItem(
     deps: ctx.deps,
     client,
   });
+  if (item.columns !== undefined) Object.assign(event, item.columns);
   // With dedup off, a client id is kept but not remembered.
   return id !== undefined && ctx.dedup.enabled ? { event, id, meta } : { event, meta };
 }

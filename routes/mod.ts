@@ -7,13 +7,14 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/mod.ts";
+import { type GatewayConfig, SEGMENT_PATHS } from "../config/mod.ts";
 import { SinkUnavailableError } from "../sinks/contract.ts";
 import type { FanOut, FanOutHealth } from "../sinks/fan_out.ts";
 import { isLivePath, liveRoutes, type LiveSetup, tapRejection } from "../live/mod.ts";
 import { actionRoutes } from "./actions.ts";
 import { batchRoutes } from "./batch.ts";
 import { DedupWindow } from "./dedup.ts";
+import { segmentRoutes } from "./segment.ts";
 import type { EnrichDeps } from "./enrich.ts";
 import { guards, type SecretSource } from "./guard.ts";
 import { uuidv7Generator } from "./ids.ts";
@@ -104,6 +105,13 @@ export function buildApp(
     ...["/healthz", "/readyz", "/metrics"].map((p): [string, string] => [p, ROUTE_LABELS.ops]),
     ...config.actions.map((a): [string, string] => [a.path, a.name]),
   ]);
+  const segmentPaths = config.segment.enabled ? SEGMENT_PATHS : [];
+  for (const path of segmentPaths) actionOf.set(path, ROUTE_LABELS.segment);
+  // The Segment routes take larger bodies (Segment's 500 KB batches); every
+  // route still cuts its own body off at its own limit as it reads it.
+  const maxBody = config.segment.enabled
+    ? Math.max(config.server.max_body_bytes, config.segment.max_batch_bytes)
+    : config.server.max_body_bytes;
 
   // One middleware, as every request runs it (each one more costs a dispatch).
   // Request ids are always ours: a client's X-Request-Id is not trusted (hono's
@@ -115,9 +123,9 @@ export function buildApp(
     const id = deps.requestId();
     c.set("requestId", id);
     const declared = c.req.raw.headers.get("content-length");
-    if (declared !== null && Number(declared) > config.server.max_body_bytes) {
+    if (declared !== null && Number(declared) > maxBody) {
       c.res = c.json(
-        errorBody("payload_too_large", `Body exceeds ${config.server.max_body_bytes} bytes`),
+        errorBody("payload_too_large", `Body exceeds ${maxBody} bytes`),
         413,
       );
     } else await next();
@@ -132,7 +140,7 @@ export function buildApp(
     ) tapRejection(live.hub, c.req.raw, c.res, id, deps.now());
   });
 
-  const eventPaths = new Set(["/events", ...config.actions.map((a) => a.path)]);
+  const eventPaths = new Set(["/events", ...config.actions.map((a) => a.path), ...segmentPaths]);
   for (
     const guard of guards(config, (path) => eventPaths.has(path), {
       now: deps.now,
@@ -169,6 +177,7 @@ export function buildApp(
   });
   if (live) app.route("/", liveRoutes(live, { trustProxy: config.server.trust_proxy }));
   app.route("/", batchRoutes(ctx));
+  if (config.segment.enabled) app.route("/", segmentRoutes(ctx));
   app.route("/", actionRoutes(ctx));
 
   app.notFound((c) => c.json(errorBody("not_found", `No action at "${c.req.path}"`), 404));

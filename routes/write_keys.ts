@@ -75,14 +75,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** The password of an HTTP Basic `Authorization` header, if any. */
-export function basicPassword(header: string | undefined): string | undefined {
+/**
+ * The write key of an HTTP Basic `Authorization` header, if any: the
+ * password, or the user name when the password is empty (`<key>:`, the form
+ * Segment's SDKs and `curl -u <key>:` send).
+ */
+export function basicKey(header: string | undefined): string | undefined {
   const match = header?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
   if (!match) return undefined;
   try {
     const decoded = atob(match[1]!);
     const colon = decoded.indexOf(":");
-    return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+    if (colon < 0) return undefined;
+    return decoded.slice(colon + 1) || decoded.slice(0, colon) || undefined;
   } catch {
     return undefined;
   }

@@ -16,6 +16,7 @@ import { parse, stringify } from "yaml";
 import { type GatewayConfig, loadConfig, parseConfig } from "../config/mod.ts";
 import { Metrics } from "../ops/metrics.ts";
 import { buildApp } from "../routes/mod.ts";
+import type { SecretSource } from "../routes/guard.ts";
 import { FanOut } from "../sinks/fan_out.ts";
 import { MemorySink } from "../sinks/memory.ts";
 import { SINKS } from "../sinks/mod.ts";
@@ -61,7 +62,12 @@ export function configFrom(text: string): GatewayConfig {
 /** An app over an in-memory sink, with a fixed clock and counting ids. */
 export function appWithMemorySink(
   config: GatewayConfig,
-  options: { timeoutMs?: number; metrics?: Metrics; now?: () => number } = {},
+  options: {
+    timeoutMs?: number;
+    metrics?: Metrics;
+    now?: () => number;
+    secrets?: SecretSource;
+  } = {},
 ) {
   const metrics = options.metrics ?? new Metrics();
   const sink = new MemorySink();
@@ -76,6 +82,7 @@ export function appWithMemorySink(
   const app = buildApp(config, fanOut, {
     logger,
     metrics,
+    secrets: options.secrets,
     deps: {
       now: options.now ?? (() => Date.UTC(2026, 10, 23, 10, 0, 0)),
       eventId: () => `evt-${++n}`,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { GatewayConfig } from "../../config/mod.ts";
+import { type GatewayConfig, segmentColumns } from "../../config/mod.ts";
 import { headerColumn, TIME_COLUMNS } from "../../config/columns.ts";
 import { writeAll } from "../io.ts";
 import type { FieldType } from "../../config/fields.ts";
@@ -31,6 +31,7 @@ export function lakeTables(config: GatewayConfig): Map<string, Column[]> {
     { name: "client_ip", type: "string" },
     { name: "request_id", type: "string" },
     ...(config.auth.write_keys.length > 0 ? [{ name: "source", type: "string" } as Column] : []),
+    ...segmentColumns(config.segment).map(({ name, type }): Column => ({ name, type })),
   ];
   const tables = new Map<string, Column[]>();
   for (const action of config.actions) {
