@@ -46,48 +46,51 @@ const CONTEXT_PATH = /^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$/;
 const actionName = string({ ...IDENTIFIER, hint: "the name of an action" });
 
 /** The schema of the `segment:` section. */
-export const segmentSchema = object({
-  enabled: doc(
-    withDefault(boolean(), false),
-    "serve Segment's tracking API (`/v1/track`, `/v1/batch`, ...); off, its paths are 404",
-  ),
-  context: doc(
-    withDefault(record(string({ values: CONTEXT_TYPES })), {}),
-    "`context` values stored as columns: a dotted path to a type " +
-      "(`string`, `int`, `float`, `bool`, `timestamp`); `library.name` becomes `context_library_name`",
-    { default: "`{}`" },
-  ),
-  identify: doc(
-    optional(actionName),
-    "the action `identify` calls become (`traits` are its fields); unset, they are rejected",
-    { default: "(rejected)" },
-  ),
-  page: doc(
-    optional(actionName),
-    "the action `page` calls become (`properties`, then `name` and `category`, are its fields); " +
-      "unset, they are rejected",
-    { default: "(rejected)" },
-  ),
-  screen: doc(
-    optional(actionName),
-    "the action `screen` calls become, as `page`; unset, they are rejected",
-    { default: "(rejected)" },
-  ),
-  unknown_properties: doc(
-    withDefault(string({ values: ["reject", "drop"] as const }), "reject"),
-    "a property (or trait) the action has no field for: `reject` the message, " +
-      "or `drop` the property",
-  ),
-  max_event_bytes: doc(
-    withDefault(positiveInt(), 32768),
-    "one message's JSON: larger is rejected (Segment's 32 KB)",
-  ),
-  max_batch_bytes: doc(
-    withDefault(positiveInt(), 512000),
-    "one request's body, decompressed: larger gets 413 (Segment's 500 KB); " +
-      "replaces `server.max_body_bytes` on these paths",
-  ),
-});
+export const segmentSchema = doc(
+  object({
+    enabled: doc(
+      withDefault(boolean(), false),
+      "serve Segment's tracking API (`/v1/track`, `/v1/batch`, ...); off, its paths are 404",
+    ),
+    context: doc(
+      withDefault(record(string({ values: CONTEXT_TYPES })), {}),
+      "`context` values stored as columns: a dotted path to a type " +
+        "(`string`, `int`, `float`, `bool`, `timestamp`); `library.name` becomes `context_library_name`",
+      { default: "`{}`" },
+    ),
+    identify: doc(
+      optional(actionName),
+      "the action `identify` calls become (`traits` are its fields); unset, they are rejected",
+      { default: "(rejected)" },
+    ),
+    page: doc(
+      optional(actionName),
+      "the action `page` calls become (`properties`, then `name` and `category`, are its fields); " +
+        "unset, they are rejected",
+      { default: "(rejected)" },
+    ),
+    screen: doc(
+      optional(actionName),
+      "the action `screen` calls become, as `page`; unset, they are rejected",
+      { default: "(rejected)" },
+    ),
+    unknown_properties: doc(
+      withDefault(string({ values: ["reject", "drop"] as const }), "reject"),
+      "a property (or trait) the action has no field for: `reject` the message, " +
+        "or `drop` the property",
+    ),
+    max_event_bytes: doc(
+      withDefault(positiveInt(), 32768),
+      "one message's JSON: larger is rejected (Segment's 32 KB)",
+    ),
+    max_batch_bytes: doc(
+      withDefault(positiveInt(), 512000),
+      "one request's body, decompressed: larger gets 413 (Segment's 500 KB); " +
+        "replaces `server.max_body_bytes` on these paths",
+    ),
+  }),
+  "Segment's HTTP tracking API, so Segment's SDKs can send to Herald; see [Segment](segment.md).",
+);
 
 /** The `segment:` section. */
 export type SegmentConfig = Infer<typeof segmentSchema>;

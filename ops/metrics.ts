@@ -86,7 +86,7 @@ export class Metrics implements SinkMetrics, RouteMetrics {
   readonly requests = new Tally(
     this.registry,
     "herald_http_requests_total",
-    "HTTP requests answered, by action (or _batch, _ops, _unmatched) and status code.",
+    "HTTP requests answered, by action (or _batch, _segment, _ops, _unmatched) and status code.",
     ["action", "status"],
   );
   /** Label values: sink, outcome. */

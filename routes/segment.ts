@@ -110,12 +110,7 @@ export function segmentRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         const [result] = await ingestAll(c, [{ message: body, type }], {});
         if (result!.status === "accepted") return c.json({ success: true });
         const { error, fields } = result!;
-        return c.json(
-          fields?.length
-            ? errorBody("invalid_fields", error, fields)
-            : errorBody("invalid_event", error),
-          400,
-        );
+        return c.json(errorBody("invalid_fields", error, fields ?? []), 400);
       });
       app.all(path, (c) => methodNotAllowed(c.req.method, path, ["POST"]));
     }
