@@ -427,3 +427,22 @@ Deno.test("parseConfig() checks the segment section against the actions", () => 
     /segment\.context\.ip: unknown value "integer"/,
   );
 });
+
+Deno.test("a batch's own context fills the context columns its messages leave out", async () => {
+  const { app, sink } = appWithMemorySink(configFrom(SEGMENT_YAML));
+  const res = await app.request(
+    "/v1/batch",
+    json({
+      context: { library: { name: "analytics-unity" }, ip: "198.51.100.1" },
+      batch: [
+        track("declare_peace"),
+        track("declare_peace", {}, { context: { ip: "203.0.113.9", screen: { width: 1080 } } }),
+      ],
+    }),
+  );
+  assert.equal(res.status, 200);
+  assert.deepEqual(
+    sink.events.map((e) => [e.context_library_name, e.context_ip, e.context_screen_width]),
+    [["analytics-unity", "198.51.100.1", null], ["analytics-unity", "203.0.113.9", 1080]],
+  );
+});
