@@ -14,7 +14,11 @@ const KEY = `seg-${crypto.randomUUID()}`;
 /** The shipped config with the Segment routes on, a write key, and a typed action to track. */
 async function sdkConfig(): Promise<string> {
   const doc = parse(await Deno.readTextFile("config/gateway.yaml"));
-  doc.segment = { enabled: true, context: { "library.name": "string" } };
+  doc.segment = {
+    enabled: true,
+    context: { "library.name": "string" },
+    identify: "player_profile",
+  };
   doc.auth = { write_keys: [{ name: "game", value_env: "HERALD_SEGMENT_KEY" }] };
   const sword = doc.actions.find((a: { name: string }) => a.name === "purchase_a_sword");
   sword.segment_event = "Sword Purchased";
@@ -29,6 +33,11 @@ async function sdkConfig(): Promise<string> {
       reached_at: { type: "timestamp", required: false },
     },
   });
+  doc.actions.push({
+    name: "player_profile",
+    table: "players",
+    fields: { plan: { type: "string", required: false }, age: { type: "int", required: false } },
+  });
   const file = await Deno.makeTempFile({ prefix: "herald-segment-", suffix: ".yaml" });
   await Deno.writeTextFile(file, stringify(doc));
   return file;
@@ -42,10 +51,17 @@ async function startSegmentHerald(): Promise<HeraldProcess> {
 
 /** A fetch for the SDK that records each request, and whose `answer` may replace Herald's. */
 function recordingFetch(answer?: (n: number, real: Response) => Response) {
-  const requests: { url: string; body: string; headers: Record<string, string> }[] = [];
+  const requests: {
+    url: string;
+    body: string;
+    headers: Record<string, string>;
+    status?: number;
+  }[] = [];
   const fetchFn = async (url: string, init: { body: string; headers: Record<string, string> }) => {
-    requests.push({ url, body: init.body, headers: init.headers });
+    const request: (typeof requests)[number] = { url, body: init.body, headers: init.headers };
+    requests.push(request);
     const real = await fetch(url, init as RequestInit);
+    request.status = real.status;
     return answer ? answer(requests.length, real) : real;
   };
   return { requests, fetchFn };
@@ -89,9 +105,16 @@ Deno.test("Segment's Node SDK: every track lands once in stdout and Parquet, typ
       properties: { sword_type: "short" },
     });
     analytics.track({ userId: "player-1", event: "join_guild", properties: { guild: "knights" } });
+    analytics.identify({ userId: "player-1", traits: { plan: "gold", age: 31 } });
+    // Not an action: rejected in the answer (207), while the rest of its batch lands.
+    analytics.track({ userId: "player-1", event: "Dragon Slain" });
     await analytics.closeAndFlush({ timeout: 30_000 });
-    assert.deepEqual(errors, []);
+    assert.deepEqual(errors, [], "the SDK takes a 207 as delivered");
     assert.ok(requests.length >= 3, `batched by flushAt: ${requests.length} requests`);
+    assert.deepEqual(
+      requests.map((r) => r.status).sort(),
+      [...requests.slice(1).map(() => 200), 207],
+    );
     for (const request of requests) {
       assert.equal(new URL(request.url).pathname, "/v1/batch");
       assert.equal(request.headers.Authorization, `Basic ${btoa(`${KEY}:`)}`);
@@ -99,10 +122,15 @@ Deno.test("Segment's Node SDK: every track lands once in stdout and Parquet, typ
   } finally {
     assert.equal((await herald.stop()).code, 0, herald.stderr());
   }
-  const sent = requests.flatMap((r) => JSON.parse(r.body).batch as { messageId: string }[]);
-  assert.equal(sent.length, 12);
+  const messages = requests.flatMap((r) =>
+    JSON.parse(r.body).batch as { messageId: string; event?: string }[]
+  );
+  const sent = messages.filter((m) => m.event !== "Dragon Slain");
+  const dragon = messages.find((m) => m.event === "Dragon Slain")!;
+  assert.equal(sent.length, 13);
   const landed = stdoutEvents(herald);
-  assert.equal(landed.size, 12);
+  assert.equal(landed.size, 13);
+  assert.ok(!landed.has(dragon.messageId));
   for (const message of sent) {
     assert.equal(landed.get(message.messageId)?.length, 1, `${message.messageId} once on stdout`);
   }
@@ -141,6 +169,8 @@ Deno.test("Segment's Node SDK: every track lands once in stdout and Parquet, typ
     assert.deepEqual(swords.rows, [["anon-1", "short", "@segment/analytics-node"]]);
     const guilds = await lake.run("select user_id, guild from joins");
     assert.deepEqual(guilds.rows, [["player-1", "knights"]]);
+    const players = await lake.run("select user_id, plan, age, action from players");
+    assert.deepEqual(players.rows, [["player-1", "gold", 31n, "player_profile"]]);
   } finally {
     lake.close();
   }
