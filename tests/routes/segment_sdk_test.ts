@@ -156,6 +156,15 @@ Deno.test("Segment's Node SDK: every track lands once in stdout and Parquet, typ
         "game",
       ]);
     });
+    const times = await lake.run(
+      `select strftime(client_time, '%Y-%m-%dT%H:%M:%S'), event_time is not null from levels
+       order by level`,
+    );
+    assert.deepEqual(
+      times.rows,
+      rows.map((_, i) => [`2026-11-23T10:00:0${i}`, true]),
+      "the SDK's timestamp is the client time",
+    );
     const columns = await lake.describe();
     const typeOf = (table: string, column: string) =>
       columns.rows.find((r) => r[0] === table && r[1] === column)?.[2];

@@ -446,3 +446,36 @@ Deno.test("a batch's own context fills the context columns its messages leave ou
     [["analytics-unity", "198.51.100.1", null], ["analytics-unity", "203.0.113.9", 1080]],
   );
 });
+
+Deno.test("timestamp and sentAt are the client time; a repeat messageId is answered without a write", async () => {
+  const { app, sink } = appWithMemorySink(configFrom(SEGMENT_YAML));
+  // The device's clock is 1 s ahead of Herald's (10:00:00.000Z in these tests).
+  const message = track("declare_peace", {}, { timestamp: "2026-11-23T09:59:58.000Z" });
+  const batch = { sentAt: "2026-11-23T10:00:01.000Z", batch: [message] };
+  assert.equal((await app.request("/v1/batch", json(batch))).status, 200);
+  assert.equal(sink.events.length, 1);
+  assert.equal(sink.events[0]!.client_time, "2026-11-23T09:59:58.000Z");
+  assert.equal(sink.events[0]!.event_time, "2026-11-23T09:59:57.000Z");
+  const again = await app.request("/v1/batch", json(batch));
+  assert.equal(again.status, 200);
+  assert.deepEqual(await again.json(), { success: true });
+  const single = await app.request("/v1/track", json(message));
+  assert.equal(single.status, 200);
+  assert.equal(sink.events.length, 1, "repeats of a messageId add nothing");
+
+  const bad = await app.request(
+    "/v1/batch",
+    json({
+      batch: [
+        track("declare_peace", {}, { messageId: "00000000-0000-0000-0000-000000000000" }),
+        track("declare_peace", {}, { timestamp: "yesterday" }),
+        track("declare_peace", { timestamp: 1 }),
+      ],
+    }),
+  );
+  assert.equal(bad.status, 400);
+  const fields = (await bad.json()).results.map((r: { fields: { field: string }[] }) =>
+    r.fields.map((f) => f.field)
+  );
+  assert.deepEqual(fields, [["messageId"], ["timestamp"], ["properties.timestamp"]]);
+});
