@@ -113,11 +113,12 @@ export async function ingest(
 
 /**
  * Sorts the built items by their ids' fate: repeats of an acknowledged id,
- * or of one earlier in this call, are answered as duplicates; an id being
- * written by another request is waited for, then sorted again; the others
- * are claimed, their events added to `events`, and their ids returned.
- * Claiming happens right after the check, with no await between, so two
- * requests never both write an id.
+ * or of one earlier in this call, are answered as duplicates; the others are
+ * claimed, their events added to `events`, and their ids returned. While any
+ * of the ids is being written by another request, nothing is claimed: the
+ * call waits for those writes and looks again. A call that waits holds no
+ * claim, so two calls can never wait on each other. The claims follow the
+ * last look with no await between, so two requests never both write an id.
  */
 async function settleIds(
   ctx: RouteContext,
@@ -125,31 +126,29 @@ async function settleIds(
   events: Event[],
   results: IngestResult[],
 ): Promise<Set<string>> {
+  const { dedup } = ctx;
+  for (;;) {
+    const now = ctx.deps.now();
+    const writing: Promise<void>[] = [];
+    for (const item of built) {
+      const state = dedup.state(item.id, now);
+      if (typeof state !== "string") writing.push(state);
+    }
+    if (writing.length === 0) break;
+    await Promise.all(writing);
+  }
   const ids = new Set<string>();
-  let waiting: Built[] = [];
-  let pending: Promise<void>[] = [];
-  const sort = (item: Built) => {
-    const state = ctx.dedup.state(item.id, ctx.deps.now());
-    if (state === "acked" || (state !== "free" && ids.has(item.id))) {
-      ctx.dedup.duplicates++;
+  const now = ctx.deps.now();
+  for (const item of built) {
+    if (ids.has(item.id) || dedup.state(item.id, now) === "acked") {
+      dedup.duplicates++;
       results[item.index] = { status: "accepted", event_id: item.id, duplicate: true };
-    } else if (state !== "free") {
-      waiting.push(item);
-      pending.push(state);
     } else {
-      ctx.dedup.claim(item.id);
+      dedup.claim(item.id);
       ids.add(item.id);
       events.push(item.event);
       results[item.index] = { status: "accepted", event_id: item.id };
     }
-  };
-  for (const item of built) sort(item);
-  while (waiting.length > 0) {
-    await Promise.all(pending);
-    const again = waiting;
-    waiting = [];
-    pending = [];
-    for (const item of again) sort(item);
   }
   return ids;
 }

@@ -126,6 +126,47 @@ Deno.test("a repeat waiting on a failed write writes the event itself", async ()
   assert.equal(sink.events.length, 1);
 });
 
+Deno.test("batches waiting on each other's ids after a failed write all finish", async () => {
+  // R0 writes A and will fail; R5 writes D; R3 [A,B,C,D] waits on both; once
+  // R0 has failed, R1 [A,B] takes A. Were R3 to hold B while it waits, R1
+  // would wait on R3 and R3 on R1, for ever.
+  const { app: a, sink } = app();
+  const write = sink.write.bind(sink);
+  const gates = new Map<string, PromiseWithResolvers<void>>();
+  sink.write = async (events) => {
+    const gate = gates.get(String(events[0]!.event_id));
+    if (gate) {
+      gates.delete(String(events[0]!.event_id));
+      await gate.promise;
+    }
+    return await write(events);
+  };
+  const id = (n: number) => `0192f6e0-7c1a-7b3e-8a55-00000000000${n}`;
+  const [A, B, C, D] = [1, 2, 3, 4].map(id) as [string, string, string, string];
+  const failA = Promise.withResolvers<void>();
+  const slowD = Promise.withResolvers<void>();
+  gates.set(A, failA);
+  gates.set(D, slowD);
+  const item = (event_id: string) => ({ action: "join_guild", event_id });
+  const r0 = a.request("/events", post([item(A)]));
+  const r5 = a.request("/events", post([item(D)]));
+  await new Promise((r) => setTimeout(r, 10));
+  const r3 = a.request("/events", post([A, B, C, D].map(item)));
+  await new Promise((r) => setTimeout(r, 10));
+  failA.reject(new SinkUnavailableError("down"));
+  assert.equal((await r0).status, 503);
+  const r1 = a.request("/events", post([item(A), item(B)]));
+  await new Promise((r) => setTimeout(r, 10));
+  slowD.resolve();
+  const answers = await Promise.race([
+    Promise.all([r1, r3, r5]),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("deadlocked")), 2000)),
+  ]);
+  assert.deepEqual(answers.map((r) => r.status), [200, 200, 200]);
+  const written = sink.events.map((e) => e.event_id).sort();
+  assert.deepEqual(written, [A, B, C, D], "each id written once");
+});
+
 Deno.test("a batch answers repeats (in it and of earlier batches) as duplicates", async () => {
   const { app: a, sink } = app();
   const other = "0192f6e0-7c1a-7b3e-8a55-0000000000ff";
