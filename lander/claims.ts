@@ -1,6 +1,6 @@
 /**
  * Range claims of the lander: which offsets `[first, last]` of a topic
- * partition the `land-<topic>-<partition>-<first>` files hold. A claim is a
+ * partition the `land-<topic>-<partition>-<first>-<last>` files hold. A claim is a
  * small JSON file named by its first offset, published once and never
  * rewritten, so every lander that writes those files writes the same rows.
  *

@@ -1,7 +1,7 @@
 /**
  * The files of one range: its records routed to their tables (or
  * `_rejected`), one Parquet file per table partition, named
- * `land-<topic>-<partition>-<first>.parquet` and written atomically.
+ * `land-<topic>-<partition>-<first>-<last>.parquet` and written atomically.
  *
  * @module
  */
@@ -59,7 +59,9 @@ export class RangeFiles {
     const { lake, encoder, compression, stats, landed } = this.#options;
     const buffers: TableBuffers = new Map();
     const topic = encodeURIComponent(from.topic);
-    const name = `land-${topic}-${from.partition}-${range.first}.parquet`;
+    // The whole range is in the name: a re-read cut at other offsets (a reset
+    // group, or claims pruned) writes other files, never over these rows.
+    const name = `land-${topic}-${from.partition}-${range.first}-${range.last}.parquet`;
     const ids = landed.enabled ? new Set<string>() : null;
     for (const record of rows) this.#route(from, record, buffers, { name, ids });
     for (const [key, { buffer }] of buffers) {

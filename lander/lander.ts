@@ -8,13 +8,13 @@
  *
  * - Records are buffered as a *range* of offsets `[first, last]`. A range is
  *   flushed when it holds `--flush-rows` records or is `--flush-interval-ms`
- *   old: its files are named `land-<topic>-<partition>-<first>.parquet` (one
+ *   old: its files are named `land-<topic>-<partition>-<first>-<last>.parquet` (one
  *   per table partition), written atomically (temp name, fsync, rename, folder
  *   fsync), and only then is offset `last + 1` committed to the group.
  * - Before the files, the range is claimed: `<lake>/_land/<group>/<topic>-
  *   <partition>/<first>.json` holding `[first, last]` is published with an
  *   exclusive link, so the first claim of an offset wins and is never
- *   rewritten. Whoever writes `land-...-<first>` files (this lander after a
+ *   rewritten. Whoever writes `land-...-<first>-<last>` files (this lander after a
  *   crash, another after a rebalance, a stalled one waking up late) writes
  *   the claimed range and nothing else: a file's rows are a function of its
  *   name. Records stay raw until their range is flushed, so a lander that

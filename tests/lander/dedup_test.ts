@@ -81,6 +81,35 @@ Deno.test("RangeFiles drops repeats landed in other ranges, keeps a rebuilt rang
   }
 });
 
+Deno.test("offsets read again cut into other ranges (a reset group) lose no landed row", async () => {
+  const lake = await Deno.makeTempDir({ prefix: "herald-dedup-" });
+  const encoder = new ParquetEncoder();
+  const landed = new LandedIds({ windowMs: 3_600_000, maxIds: 100 });
+  const files = new RangeFiles({
+    lake,
+    compression: "zstd",
+    encoder,
+    actions: new Map(config.actions.map((a) => [a.name, a])),
+    columns: lakeTables(config),
+    tables: null,
+    stats: emptyStats(),
+    landed,
+  });
+  try {
+    const from = new PartitionBuffer("events", 0, 0, null);
+    const rows = ["a", "b", "c", "d", "e", "f"].map((id, offset) => record(offset, id));
+    await files.write(from, { first: 0, last: 3 }, rows.slice(0, 4));
+    await files.write(from, { first: 4, last: 5 }, rows.slice(4));
+    // The same offsets again, in ranges cut elsewhere: every row is a repeat.
+    await files.write(from, { first: 0, last: 1 }, rows.slice(0, 2));
+    await files.write(from, { first: 2, last: 5 }, rows.slice(2));
+    assert.deepEqual(await lakeIds(lake), ["a", "b", "c", "d", "e", "f"]);
+  } finally {
+    encoder.close();
+    await Deno.remove(lake, { recursive: true });
+  }
+});
+
 Deno.test("LandedIds with maxIds 0 lands every repeat", () => {
   const landed = new LandedIds({ windowMs: 1000, maxIds: 0 });
   assert.equal(landed.enabled, false);

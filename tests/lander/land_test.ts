@@ -332,8 +332,8 @@ Deno.test({
                group by 1 order by 1`,
             );
             assert.deepEqual(files.rows.map((r) => [r[0], [...(r[1] as string[])]]), [
-              [`land-${topic}-0-0.parquet`, ids.slice(0, 4)],
-              [`land-${topic}-0-4.parquet`, ids.slice(4)],
+              [`land-${topic}-0-0-3.parquet`, ids.slice(0, 4)],
+              [`land-${topic}-0-4-9.parquet`, ids.slice(4)],
             ]);
           } finally {
             db.close();
