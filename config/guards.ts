@@ -18,6 +18,7 @@ import {
   string,
   withDefault,
 } from "./schema.ts";
+import { withSecret } from "./secrets.ts";
 
 const writeKeyFields = object({
   name: doc(string(IDENTIFIER), "unique, lowercase `a-z0-9_`; becomes the event's `source`"),
@@ -33,25 +34,13 @@ const writeKeyFields = object({
 /** One write key: its name, and where its value comes from (never the YAML). */
 export type WriteKeyConfig = Infer<typeof writeKeyFields>;
 
-const writeKeySchema: Schema<WriteKeyConfig> = {
-  shape: writeKeyFields.shape,
-  parse(value, path, issues) {
-    if (typeof value === "object" && value !== null && Object.hasOwn(value, "value")) {
-      issues.push({
-        path: [...path, "value"],
-        message: "a key's value never goes in the config: use value_env or value_file",
-        key: true,
-      });
-      return undefined;
-    }
-    const key = writeKeyFields.parse(value, path, issues);
-    if (key && (key.value_env === undefined) === (key.value_file === undefined)) {
-      issues.push({ path, message: "give exactly one of value_env and value_file" });
-      return undefined;
-    }
-    return key;
-  },
-};
+const writeKeySchema: Schema<WriteKeyConfig> = withSecret(writeKeyFields, {
+  literal: "value",
+  env: "value_env",
+  file: "value_file",
+  required: true,
+  what: "a key's value",
+});
 
 const bucketSchema = object({
   rate_per_s: doc(number({ min: 0.001 }), "tokens added per second (at least 0.001)"),

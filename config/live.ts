@@ -16,6 +16,7 @@ import {
   string,
   withDefault,
 } from "./schema.ts";
+import { withSecret } from "./secrets.ts";
 
 const liveFields = object({
   enabled: doc(
@@ -57,25 +58,13 @@ const liveFields = object({
 export type LiveConfig = Infer<typeof liveFields>;
 
 /** The `live:` schema: a literal `key` is refused, and at most one key source is given. */
-export const liveSchema: Schema<LiveConfig> = {
-  ...liveFields,
-  parse(value, path, issues) {
-    if (typeof value === "object" && value !== null && Object.hasOwn(value, "key")) {
-      issues.push({
-        path: [...path, "key"],
-        message: "the page's key never goes in the config: use key_env or key_file",
-        key: true,
-      });
-      return undefined;
-    }
-    const live = liveFields.parse(value, path, issues);
-    if (live && live.key_env !== undefined && live.key_file !== undefined) {
-      issues.push({ path, message: "give at most one of key_env and key_file" });
-      return undefined;
-    }
-    return live;
-  },
-};
+export const liveSchema: Schema<LiveConfig> = withSecret(liveFields, {
+  literal: "key",
+  env: "key_env",
+  file: "key_file",
+  required: false,
+  what: "the page's key",
+});
 
 /**
  * Why the live page cannot be enabled as configured, or null: with write

@@ -6,17 +6,9 @@
  * @module
  */
 import type { WriteKeyConfig } from "../config/mod.ts";
+import { readSecret, type SecretSource, SYSTEM_SECRETS } from "../config/secrets.ts";
 
-/** Where a write key's value is read from, injectable for tests. */
-export interface SecretSource {
-  env(name: string): string | undefined;
-  readFile(path: string): string;
-}
-
-const SYSTEM_SECRETS: SecretSource = {
-  env: (name) => Deno.env.get(name),
-  readFile: (path) => Deno.readTextFileSync(path),
-};
+export type { SecretSource } from "../config/secrets.ts";
 
 /** A write key with its value read, digested for comparison and imported for HMAC. */
 export interface ResolvedKey {
@@ -36,20 +28,10 @@ export function resolveWriteKeys(
   secrets: SecretSource = SYSTEM_SECRETS,
 ): ResolvedKey[] {
   return keys.map((key) => {
-    let text: string | undefined;
-    if (key.value_env !== undefined) {
-      text = secrets.env(key.value_env);
-      if (!text) throw new Error(`Write key "${key.name}": env ${key.value_env} is not set`);
-    } else {
-      try {
-        text = secrets.readFile(key.value_file!).trim();
-      } catch (error) {
-        throw new Error(
-          `Write key "${key.name}": cannot read ${key.value_file}: ${(error as Error).message}`,
-        );
-      }
-      if (!text) throw new Error(`Write key "${key.name}": ${key.value_file} is empty`);
-    }
+    const text = readSecret(`Write key "${key.name}"`, {
+      env: key.value_env,
+      file: key.value_file,
+    }, secrets)!;
     const value = encoder.encode(text);
     return {
       name: key.name,
