@@ -11,17 +11,7 @@
  * @module
  */
 import type { LiveConfig } from "../config/mod.ts";
-
-/** Where the key is read from, injectable for tests. */
-export interface KeySource {
-  env(name: string): string | undefined;
-  readFile(path: string): string;
-}
-
-const SYSTEM: KeySource = {
-  env: (name) => Deno.env.get(name),
-  readFile: (path) => Deno.readTextFileSync(path),
-};
+import { readSecret, type SecretSource, SYSTEM_SECRETS } from "../config/secrets.ts";
 
 /** The session cookie's name. */
 export const COOKIE = "herald_live";
@@ -65,19 +55,26 @@ export class LiveKey {
     return diff === 0;
   }
 
-  /** A new session token: `<expiry s>.<hmac hex>`. */
+  /**
+   * A new session token: `<expiry s>.<nonce hex>.<hmac hex>`. The nonce keeps
+   * two sessions of the same second apart; a token is still valid until it
+   * expires (there is no server state to revoke it: a new key ends them all).
+   */
   async session(): Promise<string> {
     const expires = Math.floor(this.#now() / 1000) + SESSION_S;
-    const mac = await crypto.subtle.sign("HMAC", await this.#hmac, encoder.encode(`${expires}`));
-    return `${expires}.${hex(mac)}`;
+    const nonce = hex(crypto.getRandomValues(new Uint8Array(16)).buffer);
+    const signed = encoder.encode(`${expires}.${nonce}`);
+    const mac = await crypto.subtle.sign("HMAC", await this.#hmac, signed);
+    return `${expires}.${nonce}.${hex(mac)}`;
   }
 
   /** Whether `token` is a session this key signed that has not expired. */
   async validSession(token: string | undefined): Promise<boolean> {
-    const match = token?.match(/^(\d{1,12})\.([0-9a-f]{64})$/);
+    const match = token?.match(/^(\d{1,12})\.([0-9a-f]{32})\.([0-9a-f]{64})$/);
     if (!match || Number(match[1]) * 1000 < this.#now()) return false;
-    const mac = Uint8Array.from(match[2]!.match(/../g)!, (b) => parseInt(b, 16));
-    return await crypto.subtle.verify("HMAC", await this.#hmac, mac, encoder.encode(match[1]!));
+    const mac = Uint8Array.from(match[3]!.match(/../g)!, (b) => parseInt(b, 16));
+    const signed = encoder.encode(`${match[1]}.${match[2]}`);
+    return await crypto.subtle.verify("HMAC", await this.#hmac, mac, signed);
   }
 
   /** The session lifetime, for the cookie's `Max-Age`. */
@@ -89,21 +86,10 @@ export class LiveKey {
  * variable or file when it is unset, unreadable or empty, so Herald stops at
  * startup.
  */
-export function resolveLiveKey(live: LiveConfig, source: KeySource = SYSTEM): LiveKey | null {
-  if (live.key_env !== undefined) {
-    const value = source.env(live.key_env);
-    if (!value) throw new Error(`Live page key: env ${live.key_env} is not set`);
-    return new LiveKey(value);
-  }
-  if (live.key_file !== undefined) {
-    let value: string;
-    try {
-      value = source.readFile(live.key_file).trim();
-    } catch (error) {
-      throw new Error(`Live page key: cannot read ${live.key_file}: ${(error as Error).message}`);
-    }
-    if (!value) throw new Error(`Live page key: ${live.key_file} is empty`);
-    return new LiveKey(value);
-  }
-  return null;
+export function resolveLiveKey(
+  live: LiveConfig,
+  source: SecretSource = SYSTEM_SECRETS,
+): LiveKey | null {
+  const value = readSecret("Live page key", { env: live.key_env, file: live.key_file }, source);
+  return value === undefined ? null : new LiveKey(value);
 }

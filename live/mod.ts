@@ -13,6 +13,9 @@ import { getCookie, setCookie } from "hono/cookie";
 import { COOKIE, LiveKey } from "./auth.ts";
 import type { LiveHub, Viewer } from "./hub.ts";
 import { LIVE_CSS, LIVE_JS, livePage, loginPage } from "./page.ts";
+
+/** The largest login form read (a key of a few hundred bytes fits many times). */
+const LOGIN_MAX_BYTES = 4096;
 import { lastEventId, viewerStream } from "./stream.ts";
 
 export { LiveHub, Rejection, type Relay, Relayed, type Viewer } from "./hub.ts";
@@ -62,8 +65,15 @@ export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): 
   app.post("/live/login", async (c) => {
     const { key } = live();
     if (key === null) return c.redirect("/live", 303);
-    const form = await c.req.parseBody().catch(() => ({} as Record<string, unknown>));
-    const presented = typeof form.key === "string" ? form.key : "";
+    // Anyone may post here: at most LOGIN_MAX_BYTES of it are read.
+    const form = await readSmallForm(c.req.raw, LOGIN_MAX_BYTES);
+    if (form === null) {
+      return c.json({
+        error: "payload_too_large",
+        message: `A login form is at most ${LOGIN_MAX_BYTES} bytes`,
+      }, 413);
+    }
+    const presented = form.get("key") ?? "";
     if (!presented || !await key.matches(presented)) return c.html(loginPage(true), 401);
     setCookie(c, COOKIE, await key.session(), {
       path: "/live",
@@ -131,4 +141,31 @@ export function relayFeed(hub: LiveHub, request: Request): Response {
   const own = hub.worker?.index ?? 0;
   const lastSeen = lastEventId(request.headers.get("last-event-id"), own);
   return sseResponse(hub, hub.connect(lastSeen, { internal: true })!);
+}
+
+/**
+ * A URL-encoded form of at most `max` bytes, or null when the body is longer
+ * (it is read no further).
+ */
+async function readSmallForm(request: Request, max: number): Promise<URLSearchParams | null> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body?.getReader();
+  for (;;) {
+    const next = await reader?.read();
+    if (!next || next.done) break;
+    size += next.value.length;
+    if (size > max) {
+      await reader!.cancel();
+      return null;
+    }
+    chunks.push(next.value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return new URLSearchParams(new TextDecoder().decode(bytes));
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { parse, stringify } from "yaml";
 import { type GatewayConfig, parseConfig } from "../../config/mod.ts";
-import { LiveHub, LiveKey, tapFanOut } from "../../live/mod.ts";
+import { LiveHub, LiveKey, resolveLiveKey, tapFanOut } from "../../live/mod.ts";
 import { viewerStream } from "../../live/stream.ts";
 import { Metrics } from "../../ops/metrics.ts";
 import { buildApp } from "../../routes/mod.ts";
@@ -169,6 +169,44 @@ Deno.test("a session expires, and a key of another server does not open it", asy
   assert.equal(await new LiveKey("other", () => now).validSession(token), false);
   now += LiveKey.sessionSeconds * 1000 + 1000;
   assert.equal(await key.validSession(token), false);
+});
+
+Deno.test("two sessions of the same second differ, and each opens the page", async () => {
+  const key = new LiveKey("k", () => Date.UTC(2026, 0, 1));
+  const [a, b] = [await key.session(), await key.session()];
+  assert.notEqual(a, b);
+  assert.equal(await key.validSession(a), true);
+  assert.equal(await key.validSession(b), true);
+});
+
+Deno.test("no more of a login form is read than a key needs", async () => {
+  const { app, hub } = liveApp(await shippedConfig(), "open sesame");
+  const form = (body: BodyInit) =>
+    app.request("/live/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body,
+    });
+  const big = await form("key=" + "x".repeat(5000));
+  assert.equal(big.status, 413);
+  assert.equal((await big.json()).error, "payload_too_large");
+  const stream = (text: string) => new Blob([text]).stream();
+  assert.equal((await form(stream("key=" + "x".repeat(5000)))).status, 413, "chunked, too");
+  assert.equal((await form(stream("key=open%20sesame"))).status, 303);
+  assert.equal((await form("key=open%20sesame")).status, 303);
+  hub.close();
+});
+
+Deno.test("resolveLiveKey() trims the env value as it trims a file's", async () => {
+  const { live } = await shippedConfig();
+  const source = { env: () => "open sesame\n", readFile: () => "" };
+  const key = resolveLiveKey({ ...live, key_env: "LIVE_KEY" }, source);
+  assert.ok(key);
+  assert.equal(await key.matches("open sesame"), true);
+  assert.throws(
+    () => resolveLiveKey({ ...live, key_env: "LIVE_KEY" }, { ...source, env: () => " \n" }),
+    /Live page key: env LIVE_KEY is not set/,
+  );
 });
 
 Deno.test("parseConfig() requires a live key with write keys, and never a literal one", async () => {
