@@ -163,18 +163,23 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
   let hub: LiveHub | undefined;
   const liveOf = (next: GatewayConfig) => {
     if (!next.live.enabled) return undefined;
-    if (hub) hub.configure(next.live);
-    else {
+    if (!hub) {
       // With several workers, a page's stream relays every other worker's items too.
       const relay = worker && worker.count > 1 ? relayLive(worker) : undefined;
       hub = new LiveHub(next.live, { worker, relay });
     }
     return { hub, key: resolveLiveKey(next.live, options.secrets) };
   };
-  // Once an app is serving: its hub receives the acknowledged events.
-  const serving = (live: ReturnType<typeof liveOf>) => {
+  // One dedup window for the process, kept across reloads.
+  const dedup = new DedupWindow(config.dedup);
+  // Once an app is serving (after the sinks took its config, so a reload
+  // they refuse changes nothing): the hub and the dedup window take the
+  // config's bounds, and the hub receives the acknowledged events.
+  const serving = (next: GatewayConfig, live: ReturnType<typeof liveOf>) => {
+    live?.hub.configure(next.live);
     tapFanOut(fanOut, live?.hub);
     if (!live) hub?.close();
+    dedup.resize(next.dedup);
   };
   const warnIfOpen = (next: GatewayConfig, addr: Deno.NetAddr) => {
     if (!next.live.enabled || next.live.key_env || next.live.key_file) return;
@@ -185,12 +190,10 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
         "give it a key (live.key_env or live.key_file) or listen on 127.0.0.1",
     );
   };
-  // One dedup window for the process, kept across reloads.
-  const dedup = new DedupWindow(config.dedup);
   const appOptions = { logger, metrics, secrets: options.secrets, workers, dedup };
   const live = liveOf(config);
   let app = buildApp(config, fanOut, { ...appOptions, live });
-  serving(live);
+  serving(config, live);
   let reloads = 0;
   const { promise: listening, resolve: listened } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
@@ -218,7 +221,7 @@ export async function startServer(options: ServerOptions): Promise<HeraldServer>
       const nextApp = buildApp(next, fanOut, { ...appOptions, live: nextLive });
       await fanOut.reconfigure(next);
       app = nextApp;
-      serving(nextLive);
+      serving(next, nextLive);
       if (!config.live.enabled) warnIfOpen(next, addr);
       config = next;
       reloads++;

@@ -200,12 +200,18 @@ async function follow(
     }
     viewer.relayed.delete(index);
     if (!viewer.closed) {
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, RELAY_RETRY_MS);
-        viewer.signal.addEventListener("abort", () => {
+      await new Promise<void>((resolve) => {
+        const abort = () => {
           clearTimeout(timer);
-          resolve(undefined);
-        }, { once: true });
+          resolve();
+        };
+        // Each retry's listener goes with its timer: a sibling down for long
+        // must not pile listeners on the viewer's signal.
+        const timer = setTimeout(() => {
+          viewer.signal.removeEventListener("abort", abort);
+          resolve();
+        }, RELAY_RETRY_MS);
+        viewer.signal.addEventListener("abort", abort, { once: true });
       });
     }
   }

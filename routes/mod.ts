@@ -57,7 +57,10 @@ export interface AppOptions {
    * server also taps the fan-out into the hub (`tapFanOut`).
    */
   live?: LiveSetup;
-  /** Client ids acknowledged recently: pass the same one to every app a reload builds. */
+  /**
+   * Client ids acknowledged recently: pass the same one to every app a
+   * reload builds, and resize it to the new config once the reload has taken.
+   */
   dedup?: DedupWindow;
 }
 
@@ -93,8 +96,8 @@ export function buildApp(
   };
   const { metrics, live } = options;
   metrics.watchSinks(fanOut.sinks);
+  // The server resizes a shared window once a reload has taken.
   const dedup = options.dedup ?? new DedupWindow(config.dedup);
-  dedup.resize(config.dedup);
   metrics.watchDedup(() => dedup.stats(deps.now()));
   const ctx: RouteContext = { config, fanOut, logger, deps, metrics, dedup };
   const app = new Hono<HeraldEnv>();

@@ -89,8 +89,13 @@ export class FanOut {
       writes.then(
         () => {
           if (!this.#settle(entry)) return;
-          this.onAccepted?.(events);
           resolve();
+          // An observer: whatever it does, the write has succeeded.
+          try {
+            this.onAccepted?.(events);
+          } catch {
+            // The live page misses these events; the sinks have them.
+          }
         },
         (error) => this.#settle(entry) && reject(error),
       );
