@@ -23,13 +23,26 @@ export interface RecentIdsStats {
   earlyEvictions: number;
 }
 
+/** One held id: the map and the queue share the object, so a renewed id's old place is told apart. */
+interface Entry<V> {
+  id: string;
+  at: number;
+  value: V;
+}
+
 /**
- * Ids with the time they were added and a value each, oldest first. A Map
- * keeps insertion order, so the oldest id is always its first key and both
- * bounds are enforced from the front, at no cost per lookup.
+ * Ids with the time they were added and a value each. Lookups go to a Map;
+ * the order of adding is a queue of its own, read from the front, so both
+ * bounds are enforced from the oldest id at a constant cost per add. (Taking
+ * the oldest from the Map itself would iterate from its start, which in V8
+ * walks past every entry deleted since the table was last rebuilt: tens of
+ * thousands once the window is full.)
  */
 export class RecentIds<V = true> {
-  #ids = new Map<string, { at: number; value: V }>();
+  readonly #ids = new Map<string, Entry<V>>();
+  /** Entries oldest first from `#head`; a renewed id leaves its old entry behind, skipped. */
+  #order: Entry<V>[] = [];
+  #head = 0;
   #window: IdWindow;
   earlyEvictions = 0;
 
@@ -61,26 +74,44 @@ export class RecentIds<V = true> {
   /** Adds (or renews) `id` at `now`, then enforces both bounds. */
   add(id: string, now: number, value: V): void {
     if (this.#window.maxIds === 0) return;
-    this.#ids.delete(id);
-    this.#ids.set(id, { at: now, value });
+    const entry = { id, at: now, value };
+    this.#ids.set(id, entry);
+    this.#order.push(entry);
     this.sweep(now);
-    for (const [oldest, entry] of this.#ids) {
-      if (this.#ids.size <= this.#window.maxIds) break;
-      if (now - entry.at < this.#window.windowMs) this.earlyEvictions++;
-      this.#ids.delete(oldest);
+    while (this.#ids.size > this.#window.maxIds) {
+      const oldest = this.#shift()!;
+      if (this.#ids.get(oldest.id) !== oldest) continue;
+      if (now - oldest.at < this.#window.windowMs) this.earlyEvictions++;
+      this.#ids.delete(oldest.id);
     }
+    this.#compact();
   }
 
   /** Drops the ids whose time is up. */
   sweep(now: number): void {
-    for (const [id, entry] of this.#ids) {
-      if (now - entry.at < this.#window.windowMs) break;
-      this.#ids.delete(id);
+    while (this.#head < this.#order.length) {
+      const oldest = this.#order[this.#head]!;
+      if (now - oldest.at < this.#window.windowMs) break;
+      this.#head++;
+      if (this.#ids.get(oldest.id) === oldest) this.#ids.delete(oldest.id);
     }
+    this.#compact();
   }
 
   /** Counters for metrics and stats. */
   stats(): RecentIdsStats {
     return { held: this.#ids.size, earlyEvictions: this.earlyEvictions };
+  }
+
+  #shift(): Entry<V> | undefined {
+    return this.#head < this.#order.length ? this.#order[this.#head++] : undefined;
+  }
+
+  /** Drops the queue's consumed front once it is most of the array. */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }

@@ -34,3 +34,16 @@ Deno.test("RecentIds with maxIds 0 holds nothing", () => {
   assert.equal(ids.get("a", 1), undefined);
   assert.equal(ids.size, 0);
 });
+
+Deno.test("RecentIds keeps both bounds over many adds, past its queue's compaction", () => {
+  const ids = new RecentIds({ windowMs: 50_000, maxIds: 1000 });
+  for (let i = 0; i < 20_000; i++) {
+    ids.add(`id-${i}`, i, true);
+    if (i % 7 === 0) ids.add(`id-${i - 3}`, i, true); // a renewal leaves a stale place behind
+  }
+  assert.equal(ids.size, 1000);
+  assert.equal(ids.get("id-19999", 20_000), true);
+  assert.equal(ids.get("id-18999", 20_000), undefined, "the count bound took the oldest");
+  ids.sweep(200_000);
+  assert.equal(ids.size, 0, "every id expires");
+});
