@@ -22,12 +22,16 @@ export { type LiveConfig, liveProblem } from "./live.ts";
 export type { ConfigSection, ServerConfig } from "./sections.ts";
 export type { ClientTimeConfig, DedupConfig } from "./client.ts";
 export {
+  REJECTED_ACTION,
+  REJECTED_TABLE,
   SEGMENT_BATCH_PATHS,
   SEGMENT_CALLS,
   SEGMENT_PATHS,
   type SegmentColumn,
   segmentColumns,
   type SegmentConfig,
+  sinkActions,
+  storesUnknown,
 } from "./segment.ts";
 
 /** The whole validated config. */

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { FieldType } from "./fields.ts";
+import type { ActionConfig } from "./actions.ts";
+import type { FieldSpec, FieldType } from "./fields.ts";
 import {
   boolean,
   doc,
@@ -79,6 +80,12 @@ export const segmentSchema = doc(
       "a property (or trait) the action has no field for: `reject` the message, " +
         "or `drop` the property",
     ),
+    unknown_events: doc(
+      withDefault(string({ values: ["reject", "store"] as const }), "reject"),
+      "a message no action takes (a `track` event name no action has, an `identify`, `page` " +
+        "or `screen` call while its action is unset): `reject` it, or `store` it in the " +
+        "`_rejected` table, answered as accepted",
+    ),
     max_event_bytes: doc(
       withDefault(positiveInt(), 32768),
       "one message's JSON: larger is rejected (Segment's 32 KB)",
@@ -94,6 +101,54 @@ export const segmentSchema = doc(
 
 /** The `segment:` section. */
 export type SegmentConfig = Infer<typeof segmentSchema>;
+
+/** The table (and the action and event type of its events) of stored unknown messages. */
+export const REJECTED_TABLE = "_rejected";
+
+const rejectedField = (name: string, type: FieldType = "string"): FieldSpec => ({
+  name,
+  type,
+  source: "request",
+  required: false,
+});
+
+/**
+ * The action of Segment messages stored with `unknown_events: store`. It is
+ * no route: sinks and the lander know it, the router does not. Its fields
+ * are the lander's `_rejected` columns, so both write one table: `raw` (the
+ * message as JSON text) and `reason`; the lander's `topic`, `partition`,
+ * `offset` and `record_time` are null from the gateway.
+ */
+export const REJECTED_ACTION: ActionConfig = {
+  name: REJECTED_TABLE,
+  path: "",
+  event_type: REJECTED_TABLE,
+  table: REJECTED_TABLE,
+  response: "",
+  fields: [
+    rejectedField("raw"),
+    rejectedField("topic"),
+    rejectedField("partition", "int"),
+    rejectedField("offset", "int"),
+    rejectedField("reason"),
+    rejectedField("record_time", "timestamp"),
+  ],
+};
+
+/** Whether unknown Segment messages are stored in `_rejected`. */
+export function storesUnknown(segment: SegmentConfig): boolean {
+  return segment.enabled && segment.unknown_events === "store";
+}
+
+/**
+ * The actions whose events the sinks and the lander take: the config's, and
+ * {@linkcode REJECTED_ACTION} while unknown Segment messages are stored.
+ */
+export function sinkActions(
+  config: { actions: readonly ActionConfig[]; segment: SegmentConfig },
+): readonly ActionConfig[] {
+  return storesUnknown(config.segment) ? [...config.actions, REJECTED_ACTION] : config.actions;
+}
 
 /** A column Segment events carry beside the action's fields. */
 export interface SegmentColumn {

@@ -103,7 +103,7 @@ export class RangeFiles {
       };
       stats.rejected++;
     } else {
-      if (tables && !tables.has(routed.table)) {
+      if (tables && !tables.has(routed.table) && routed.table !== REJECTED_TABLE) {
         stats.skipped++;
         return;
       }
@@ -117,11 +117,18 @@ export class RangeFiles {
         }
         range.ids.add(id);
       }
+      if (table === REJECTED_TABLE) {
+        // A message the gateway stored: where the lander read it, as for its own rejects.
+        event.topic = from.topic;
+        event.partition = from.partition;
+        event.offset = record.offset;
+        event.record_time = new Date(Number(record.timestamp)).toISOString();
+      }
     }
     const key = `${table}/${partitionOf(event)}`;
     let entry = buffers.get(key);
     if (!entry) {
-      const tableColumns = table === REJECTED_TABLE ? REJECTED_COLUMNS : columns.get(table)!;
+      const tableColumns = columns.get(table) ?? REJECTED_COLUMNS;
       entry = { table, buffer: new ColumnarBuffer(tableColumns) };
       buffers.set(key, entry);
     }

@@ -53,7 +53,7 @@
  * @module
  */
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/mod.ts";
+import { type GatewayConfig, sinkActions } from "../config/mod.ts";
 import {
   type CompressionName,
   lakeTables,
@@ -141,7 +141,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       lake,
       compression: options.compression,
       encoder,
-      actions: new Map(options.config.actions.map((a) => [a.name, a])),
+      actions: new Map(sinkActions(options.config).map((a) => [a.name, a])),
       columns,
       tables: options.tables,
       stats,

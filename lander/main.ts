@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { applyOverrides, loadConfig } from "../config/mod.ts";
+import { applyOverrides, loadConfig, sinkActions } from "../config/mod.ts";
 import { kafkaSink, kafkaTopics } from "../sinks/kafka/mod.ts";
 import { parquetSink } from "../sinks/parquet/mod.ts";
 import { sinkOptions, SINKS } from "../sinks/mod.ts";
@@ -125,7 +125,7 @@ export async function main(args: string[]): Promise<number> {
       lake: parquetOpts.dir,
       group: flags.group ?? Deno.env.get("HERALD_LANDER_GROUP") ?? "herald-lander",
       topics: flags.topics?.split(",").map((t) => t.trim()).filter(Boolean) ??
-        kafkaTopics(kafkaOpts, config.actions.map((a) => a.event_type)),
+        kafkaTopics(kafkaOpts, sinkActions(config).map((a) => a.event_type)),
       tables: wanted?.length ? new Set(wanted) : null,
       compression: parquetOpts.compression,
       flushIntervalMs: positive("flush-interval-ms", flags["flush-interval-ms"], 10_000),

@@ -5,15 +5,21 @@
  *
  * @module
  */
-import type { ActionConfig } from "../config/mod.ts";
+import { type ActionConfig, REJECTED_TABLE } from "../config/mod.ts";
 import { coerceField } from "../config/fields.ts";
 import type { Event } from "../sinks/contract.ts";
 import type { Column } from "../sinks/parquet/mod.ts";
 
-/** The table of records the lander could not land. */
-export const REJECTED_TABLE = "_rejected";
+/**
+ * The table of records the lander could not land, and of the Segment
+ * messages the gateway stored (`segment.unknown_events: store`).
+ */
+export { REJECTED_TABLE };
 
-/** The columns of the `_rejected` table. */
+/**
+ * The columns of the `_rejected` table while the config stores no Segment
+ * messages; with them, the table has Herald's columns too (`lakeTables`).
+ */
 export const REJECTED_COLUMNS: readonly Column[] = [
   { name: "raw", type: "string" },
   { name: "topic", type: "string" },

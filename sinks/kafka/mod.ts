@@ -25,7 +25,7 @@
  * @module
  */
 import type { Admin, Producer } from "@platformatic/kafka";
-import type { GatewayConfig } from "../../config/mod.ts";
+import { type GatewayConfig, sinkActions } from "../../config/mod.ts";
 import {
   type Event,
   type Health,
@@ -105,7 +105,7 @@ export async function createKafkaSink(
   const openAdmin = (): Admin =>
     new kafka.Admin({ ...base, retries: 2, retryDelay: RETRY_DELAY_MS });
   const topicsOf = (config: GatewayConfig) =>
-    kafkaTopics(opts, config.actions.map((a) => a.event_type));
+    kafkaTopics(opts, sinkActions(config).map((a) => a.event_type));
   const layout = new TopicLayout();
   const connection = new Connection({
     brokers: opts.brokers,

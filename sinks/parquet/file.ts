@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type GatewayConfig, segmentColumns } from "../../config/mod.ts";
+import { type GatewayConfig, segmentColumns, sinkActions } from "../../config/mod.ts";
 import { headerColumn, TIME_COLUMNS } from "../../config/columns.ts";
 import { writeAll } from "../io.ts";
 import type { FieldType } from "../../config/fields.ts";
@@ -34,7 +34,7 @@ export function lakeTables(config: GatewayConfig): Map<string, Column[]> {
     ...segmentColumns(config.segment).map(({ name, type }): Column => ({ name, type })),
   ];
   const tables = new Map<string, Column[]>();
-  for (const action of config.actions) {
+  for (const action of sinkActions(config)) {
     const columns = tables.get(action.table) ?? [...base];
     for (const field of action.fields) {
       if (!columns.some((c) => c.name === field.name)) {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { GatewayConfig } from "../../config/mod.ts";
+import { type GatewayConfig, sinkActions } from "../../config/mod.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { type ParquetOptions, parquetOptions as options } from "./options.ts";
 import { type Column, inferColumns, lakeTables, removeStaleTemps, syncDir } from "./file.ts";
@@ -61,7 +61,9 @@ export async function createParquetSink(opts: ParquetOptions, context: SinkConte
   const metrics = context.metrics ?? NO_SINK_METRICS;
   let tables = lakeTables(context.config);
   const tableMap = (config: GatewayConfig) =>
-    new Map(config.actions.map((a) => [a.name, [a.table, JSON.stringify(a.table)] as const]));
+    new Map(
+      sinkActions(config).map((a) => [a.name, [a.table, JSON.stringify(a.table)] as const]),
+    );
   let tableOf = tableMap(context.config);
   const layout = logLayout(opts.dir, context.worker);
   const walDir = layout.walDir;
