@@ -97,6 +97,12 @@ export class Metrics implements SinkMetrics, RouteMetrics {
     "Client times that were unparsable or implausible: rejected with 400, or stored as null.",
     ["key", "outcome"],
   );
+  readonly segmentStored = new Counter({
+    name: "herald_segment_unknown_stored_total",
+    help:
+      "Segment messages no action takes, stored in the _rejected table (unknown_events: store).",
+    registers: [this.registry],
+  });
   /** Label values: sink, outcome. */
   readonly sinkEvents = new Tally(
     this.registry,

@@ -34,6 +34,8 @@ export interface RouteMetrics {
   readonly batchEvents: { observe(items: number): void };
   /** Client times found unparsable or implausible, by key and outcome (`rejected`, `nulled`). */
   readonly clientTimes: { add(key: string, outcome: string): void };
+  /** Segment messages no action takes, stored in `_rejected` (`segment.unknown_events: store`). */
+  readonly segmentStored: { inc(count: number): void };
   /** Tells /metrics which sinks to read queues and health from. */
   watchSinks(sinks: readonly Sink[]): void;
   /** Tells /metrics where to read the dedup window's counters (at `now()`). */

@@ -10,7 +10,7 @@
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { SEGMENT_BATCH_PATHS, SEGMENT_CALLS } from "../config/mod.ts";
+import { REJECTED_ACTION, SEGMENT_BATCH_PATHS, SEGMENT_CALLS } from "../config/mod.ts";
 import type { FieldProblem } from "./enrich.ts";
 import { ingest, type IngestItem, type IngestResult } from "./ingest.ts";
 import { type BatchDefaults, MESSAGE_KEYS, SegmentMessages } from "./segment_messages.ts";
@@ -78,17 +78,23 @@ export function segmentRoutes(ctx: RouteContext): Hono<HeraldEnv> {
       at.push({ index, input: translated.input });
     });
     const ingested = items.length > 0 ? await ingest(c, ctx, items) : [];
+    let stored = 0;
     ingested.forEach((result, i) => {
       const { index, input } = at[i]!;
       // Ingest names the action's fields as they are in the input, and the
       // message's id and times as Segment does.
-      const fields = items[i]!.fields;
+      const item = items[i]!;
+      if (item.action === REJECTED_ACTION && result.status === "accepted" && !result.duplicate) {
+        stored++;
+      }
+      const fields = item.fields;
       const named = (field: string) =>
         ENVELOPE_KEYS.has(field) && !Object.hasOwn(fields, field) ? field : `${input}.${field}`;
       results[index] = result.status === "rejected" && result.fields
         ? { ...result, fields: result.fields.map((p) => ({ ...p, field: named(p.field) })) }
         : result;
     });
+    if (stored > 0) ctx.metrics.segmentStored.inc(stored);
     return results as IngestResult[];
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ActionConfig, GatewayConfig, SegmentColumn } from "../config/mod.ts";
-import { segmentColumns } from "../config/mod.ts";
+import { REJECTED_ACTION, segmentColumns, storesUnknown } from "../config/mod.ts";
 import { coerceField, type FieldSpec, type FieldValue } from "../config/fields.ts";
 import type { FieldProblem } from "./enrich.ts";
 import { type IngestFieldNames, type IngestItem, uuidFromText } from "./ingest.ts";
@@ -84,6 +84,7 @@ export class SegmentMessages {
   readonly #calls: Record<"identify" | "page" | "screen", ActionConfig | undefined>;
   readonly #columns: { column: SegmentColumn; spec: FieldSpec }[];
   readonly #dropUnknown: boolean;
+  readonly #storeUnknown: boolean;
 
   constructor(config: GatewayConfig) {
     const { segment } = config;
@@ -99,16 +100,20 @@ export class SegmentMessages {
       spec: { name: column.name, type: column.type, source: "request", required: false },
     }));
     this.#dropUnknown = segment.unknown_properties === "drop";
+    this.#storeUnknown = storesUnknown(segment);
   }
 
   /**
    * The ingest item of one message of `type` (from the path, or the
    * message's own `type` in a batch), or the problems, each naming the
    * message's key at fault (`properties.strength`, `userId`, `event`).
+   * With `unknown_events: store`, a message no action takes and nothing else
+   * is wrong with becomes an item of {@linkcode REJECTED_ACTION}.
    */
   translate(message: Record<string, unknown>, type: unknown, batch: BatchDefaults): Translated {
     const problems: FieldProblem[] = [];
-    const action = this.#actionOf(message, type, problems);
+    const found = this.#actionOf(message, type, problems);
+    const action = typeof found === "object" ? found : undefined;
     const userId = message.userId;
     const anonymousId = message.anonymousId;
     if (!nonEmpty(userId) && !nonEmpty(anonymousId)) {
@@ -138,6 +143,9 @@ export class SegmentMessages {
         problems.push({ field: column.path.join("."), problem: result.problem });
       } else columns[column.name] = result.value;
     }
+    if (typeof found === "string" && this.#storeUnknown && problems.length === 1) {
+      return this.#stored(message, found, columns, batch);
+    }
     const fields = action ? this.#fieldsOf(message, type as string, action, problems) : undefined;
     if (!action || !fields || problems.length > 0) {
       return { error: `Invalid ${describeType(type)} message`, fields: problems };
@@ -157,11 +165,38 @@ export class SegmentMessages {
     };
   }
 
+  /** The item of a message stored in `_rejected`: the message as sent, and why. */
+  #stored(
+    message: Record<string, unknown>,
+    reason: string,
+    columns: Record<string, FieldValue | null>,
+    batch: BatchDefaults,
+  ): Translated {
+    const messageId = message.messageId;
+    return {
+      input: "message",
+      item: {
+        action: REJECTED_ACTION,
+        fields: { raw: JSON.stringify(message), reason },
+        fromText: false,
+        eventId: typeof messageId === "string" ? eventIdOf(messageId) : undefined,
+        clientTime: message.timestamp,
+        sentAt: message.sentAt ?? batch.sentAt,
+        fieldNames: MESSAGE_KEYS,
+        columns,
+      },
+    };
+  }
+
+  /**
+   * The message's action; else the problem is added, and a message no
+   * action takes (an unknown event name, an unmapped call) returns why.
+   */
   #actionOf(
     message: Record<string, unknown>,
     type: unknown,
     problems: FieldProblem[],
-  ): ActionConfig | undefined {
+  ): ActionConfig | string | undefined {
     if (type === "track") {
       const event = message.event;
       if (!nonEmpty(event)) {
@@ -176,7 +211,7 @@ export class SegmentMessages {
           found ?? "is not an action's name, event_type or segment_event"
         }`,
       });
-      return undefined;
+      return found === undefined ? `unknown event ${JSON.stringify(event)}` : undefined;
     }
     if (type === "identify" || type === "page" || type === "screen") {
       const action = this.#calls[type];
@@ -185,6 +220,7 @@ export class SegmentMessages {
           field: "type",
           problem: `"${type}" calls are not mapped to an action: set segment.${type}`,
         });
+        return `"${type}" calls are not mapped to an action`;
       }
       return action;
     }
