@@ -391,6 +391,57 @@ Deno.test({
       );
 
       await t.step(
+        "a Segment message Herald stored goes through Kafka into _rejected with its columns, once",
+        async () => {
+          const topic = `stored-${crypto.randomUUID().slice(0, 8)}`;
+          const config = await configFile({
+            kafka: { topic },
+            segment: { enabled: true, unknown_events: "store" },
+          });
+          const lake = await Deno.makeTempDir({ prefix: "herald-land-" });
+          const herald = await startHerald(["--sinks", "kafka", "--config", config], { env });
+          const message = { event: "Dragon Slain", userId: "u1", messageId: "m-stored-1" };
+          try {
+            for (let attempt = 0; attempt < 2; attempt++) {
+              const res = await fetch(`${herald.url}/v1/track`, {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify(message),
+              });
+              assert.equal(res.status, 200, await res.text());
+            }
+          } finally {
+            await herald.stop();
+          }
+          const lander = await startLanderProcess(
+            config,
+            { ...env, HERALD_LAKE: lake },
+            `g-${topic}`,
+            ["--topics", topic],
+          );
+          try {
+            await waitFor(() => lander.commits() > 0, { what: "a commit", timeoutMs: 60_000 });
+          } finally {
+            assert.equal((await lander.stop()).code, 0, lander.stderr());
+          }
+          const db = await openLake(lake);
+          try {
+            const { rows } = await db.run(
+              `select reason, raw, message_id, topic, "offset", request_id is not null
+               from _rejected`,
+            );
+            assert.deepEqual(rows.map((r) => [r[0], JSON.parse(String(r[1])), r[2], r[3]]), [
+              ['unknown event "Dragon Slain"', message, "m-stored-1", topic],
+            ]);
+            assert.equal(Number(rows[0]![4]), 0);
+            assert.equal(rows[0]![5], true);
+          } finally {
+            db.close();
+          }
+        },
+      );
+
+      await t.step(
         "a retry sent to two Herald instances lands once, and still once after a lander restart",
         async () => {
           const topic = `dedup-${crypto.randomUUID().slice(0, 8)}`;
