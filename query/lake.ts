@@ -4,7 +4,7 @@
  *
  * The lake layout is `<lake>/<table>/dt=YYYY-MM-DD/hour=HH/<name>.parquet`.
  * Every folder of the lake whose name matches `^[a-z][a-z0-9_]*$`, and the
- * lander's `_rejected`, is a table and becomes one view of the same name,
+ * `_rejected` (the lander's rejects and stored Segment messages), is a table and becomes one view of the same name,
  * reading its Parquet files with hive partitioning: `dt` is a `DATE` column
  * and `hour` an `INTEGER` column, after the columns stored in the files. Other
  * entries are not tables: other folders that start with `_` or `.` (such as

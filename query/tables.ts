@@ -10,7 +10,8 @@ import { LakeError } from "./errors.ts";
 
 /**
  * Table names: lake folders with any other name are not tables. `_rejected`
- * is the lander's table of records it could not land.
+ * holds the records the lander could not land and the Segment messages the
+ * gateway stored (`segment.unknown_events: store`).
  */
 export const TABLE_NAME = /^(?:[a-z][a-z0-9_]*|_rejected)$/;
 
