@@ -144,7 +144,9 @@ export class SegmentMessages {
       } else columns[column.name] = result.value;
     }
     if (typeof found === "string" && this.#storeUnknown && problems.length === 1) {
-      return this.#stored(message, found, columns, batch);
+      // Stored in `_rejected`: the message as sent, and why.
+      const fields = { raw: JSON.stringify(message), reason: found };
+      return { input: "message", item: itemOf(REJECTED_ACTION, fields, message, columns, batch) };
     }
     const fields = action ? this.#fieldsOf(message, type as string, action, problems) : undefined;
     if (!action || !fields || problems.length > 0) {
@@ -152,39 +154,7 @@ export class SegmentMessages {
     }
     return {
       input: type === "identify" ? "traits" : "properties",
-      item: {
-        action,
-        fields,
-        fromText: false,
-        eventId: typeof messageId === "string" ? eventIdOf(messageId) : undefined,
-        clientTime: message.timestamp,
-        sentAt: message.sentAt ?? batch.sentAt,
-        fieldNames: MESSAGE_KEYS,
-        columns,
-      },
-    };
-  }
-
-  /** The item of a message stored in `_rejected`: the message as sent, and why. */
-  #stored(
-    message: Record<string, unknown>,
-    reason: string,
-    columns: Record<string, FieldValue | null>,
-    batch: BatchDefaults,
-  ): Translated {
-    const messageId = message.messageId;
-    return {
-      input: "message",
-      item: {
-        action: REJECTED_ACTION,
-        fields: { raw: JSON.stringify(message), reason },
-        fromText: false,
-        eventId: typeof messageId === "string" ? eventIdOf(messageId) : undefined,
-        clientTime: message.timestamp,
-        sentAt: message.sentAt ?? batch.sentAt,
-        fieldNames: MESSAGE_KEYS,
-        columns,
-      },
+      item: itemOf(action, fields, message, columns, batch),
     };
   }
 
@@ -268,4 +238,25 @@ function nonEmpty(value: unknown): value is string {
 
 function describeType(type: unknown): string {
   return typeof type === "string" && type !== "" ? type : "Segment";
+}
+
+/** The ingest item of `message` as an event of `action` with `fields` and `columns`. */
+function itemOf(
+  action: ActionConfig,
+  fields: Record<string, unknown>,
+  message: Record<string, unknown>,
+  columns: Record<string, FieldValue | null>,
+  batch: BatchDefaults,
+): IngestItem {
+  const messageId = message.messageId;
+  return {
+    action,
+    fields,
+    fromText: false,
+    eventId: typeof messageId === "string" ? eventIdOf(messageId) : undefined,
+    clientTime: message.timestamp,
+    sentAt: message.sentAt ?? batch.sentAt,
+    fieldNames: MESSAGE_KEYS,
+    columns,
+  };
 }
