@@ -53,7 +53,7 @@ Deno.test("unknown_events: reject (the default) rejects an unknown event and add
 });
 
 Deno.test("unknown_events: store answers success and writes the message to _rejected", async () => {
-  const { app, sink, metrics } = appWithMemorySink(configFrom(yaml("store")));
+  const { app, sink } = appWithMemorySink(configFrom(yaml("store")));
   const dragon = track("Dragon Slain", {
     properties: { dragon: "red" },
     timestamp: "2026-11-23T09:59:58.000Z",
