@@ -15,6 +15,10 @@ import { readSecret, type SecretSource, SYSTEM_SECRETS } from "../config/secrets
 
 /** The session cookie's name. */
 export const COOKIE = "herald_live";
+/** Wrong guesses of the key taken within {@linkcode FAILURE_WINDOW_MS}, per process. */
+export const MAX_FAILURES = 10;
+/** The span over which wrong guesses are counted. */
+const FAILURE_WINDOW_MS = 60_000;
 /** How long a session lasts. */
 const SESSION_S = 12 * 3600;
 
@@ -29,6 +33,8 @@ export class LiveKey {
   readonly #hmac: Promise<CryptoKey>;
   readonly #digest: Promise<ArrayBuffer>;
   readonly #now: () => number;
+  /** Times of the last wrong guesses, oldest first, at most {@linkcode MAX_FAILURES}. */
+  readonly #failures: number[] = [];
 
   constructor(value: string, now: () => number = Date.now) {
     const bytes = encoder.encode(value);
@@ -43,8 +49,14 @@ export class LiveKey {
     this.#now = now;
   }
 
-  /** Whether `presented` is the key (both hashed, then compared without an early exit). */
+  /**
+   * Whether `presented` is the key (both hashed, then compared without an
+   * early exit). After {@linkcode MAX_FAILURES} wrong guesses within
+   * {@linkcode FAILURE_WINDOW_MS}, no guess is taken, right or wrong, until
+   * the oldest of them is that old: see {@linkcode lockedForS}.
+   */
   async matches(presented: string): Promise<boolean> {
+    if (this.lockedForS() > 0) return false;
     const [a, b] = await Promise.all([
       crypto.subtle.digest("SHA-256", encoder.encode(presented)),
       this.#digest,
@@ -52,7 +64,20 @@ export class LiveKey {
     const x = new Uint8Array(a), y = new Uint8Array(b);
     let diff = 0;
     for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-    return diff === 0;
+    if (diff === 0) return true;
+    this.#failures.push(this.#now());
+    if (this.#failures.length > MAX_FAILURES) this.#failures.shift();
+    return false;
+  }
+
+  /** Seconds until a guess is taken again (0: now). */
+  lockedForS(): number {
+    const now = this.#now();
+    while (this.#failures.length > 0 && now - this.#failures[0]! >= FAILURE_WINDOW_MS) {
+      this.#failures.shift();
+    }
+    if (this.#failures.length < MAX_FAILURES) return 0;
+    return Math.ceil((this.#failures[0]! + FAILURE_WINDOW_MS - now) / 1000);
   }
 
   /**

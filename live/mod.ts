@@ -8,20 +8,20 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { COOKIE, LiveKey } from "./auth.ts";
 import type { LiveHub, Viewer } from "./hub.ts";
 import { LIVE_CSS, LIVE_JS, livePage, loginPage } from "./page.ts";
-
-/** The largest login form read (a key of a few hundred bytes fits many times). */
-const LOGIN_MAX_BYTES = 4096;
 import { lastEventId, viewerStream } from "./stream.ts";
 
 export { LiveHub, Rejection, type Relay, Relayed, type Viewer } from "./hub.ts";
 export { sseMessages } from "./stream.ts";
 export { LiveKey, resolveLiveKey } from "./auth.ts";
 export { tapFanOut, tapRejection } from "./tap.ts";
+
+/** The largest login form read (a key of a few hundred bytes fits many times). */
+const LOGIN_MAX_BYTES = 4096;
 
 /** A hub and the key its page needs (null: no key, the page is open). */
 export interface LiveSetup {
@@ -55,6 +55,17 @@ export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): 
     return bearer !== undefined ? await key.matches(bearer) : await key.validSession(cookie);
   };
 
+  // Past too many wrong guesses of the key, every guess waits (429).
+  const locked = (c: Context) => {
+    const wait = live().key?.lockedForS() ?? 0;
+    if (wait === 0) return null;
+    c.header("retry-after", String(wait));
+    return c.json({
+      error: "rate_limited",
+      message: `Too many wrong keys: try again in ${wait} s`,
+    }, 429);
+  };
+
   app.get("/live", async (c) => {
     if (!await allowed(c.req.raw, getCookie(c, COOKIE))) return c.html(loginPage(false), 401);
     return c.html(livePage(live().key !== null));
@@ -74,7 +85,8 @@ export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): 
       }, 413);
     }
     const presented = form.get("key") ?? "";
-    if (!presented || !await key.matches(presented)) return c.html(loginPage(true), 401);
+    if (!presented) return c.html(loginPage(true), 401);
+    if (!await key.matches(presented)) return locked(c) ?? c.html(loginPage(true), 401);
     setCookie(c, COOKIE, await key.session(), {
       path: "/live",
       httpOnly: true,
@@ -91,7 +103,8 @@ export function liveRoutes(setup: LiveSetup, options: { trustProxy: boolean }): 
 
   app.get("/live/stream", async (c) => {
     if (!await allowed(c.req.raw, getCookie(c, COOKIE))) {
-      return c.json({ error: "unauthorized", message: "Log in at /live first" }, 401);
+      return locked(c) ??
+        c.json({ error: "unauthorized", message: "Log in at /live first" }, 401);
     }
     const { hub } = live();
     const lastSeen = lastEventId(c.req.header("last-event-id") ?? null, hub.worker?.index ?? 0);

@@ -18,14 +18,14 @@ async function configWith(sections: Record<string, unknown>): Promise<GatewayCon
   return result.config;
 }
 
-function liveApp(config: GatewayConfig, key: string | null = null) {
+function liveApp(config: GatewayConfig, key: string | LiveKey | null = null) {
   const hub = new LiveHub({ ...config.live, enabled: true });
   const sink = new MemorySink();
   const fanOut = new FanOut([sink], { timeoutMs: 1000 });
   const app = buildApp(config, fanOut, {
     logger: pino({ level: "silent" }),
     metrics: new Metrics(),
-    live: { hub, key: key === null ? null : new LiveKey(key) },
+    live: { hub, key: typeof key === "string" ? new LiveKey(key) : key },
   });
   tapFanOut(fanOut, hub);
   return { app, hub, sink };
@@ -207,6 +207,30 @@ Deno.test("resolveLiveKey() trims the env value as it trims a file's", async () 
     () => resolveLiveKey({ ...live, key_env: "LIVE_KEY" }, { ...source, env: () => " \n" }),
     /Live page key: env LIVE_KEY is not set/,
   );
+});
+
+Deno.test("past 10 wrong keys in a minute, no key is taken for a while: 429 with Retry-After", async () => {
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const { app, hub } = liveApp(await shippedConfig(), new LiveKey("open sesame", () => clock.now));
+  const login = (key: string) =>
+    app.request("/live/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ key }).toString(),
+    });
+  const statuses = [];
+  for (let i = 0; i < 10; i++) statuses.push((await login(`guess ${i}`)).status);
+  assert.deepEqual(statuses, [...Array(9).fill(401), 429]);
+  const right = await login("open sesame");
+  assert.equal(right.status, 429, "not even the right key while locked");
+  assert.equal(right.headers.get("retry-after"), "60");
+  const bearer = await app.request("/live/stream", {
+    headers: { authorization: "Bearer open sesame" },
+  });
+  assert.equal(bearer.status, 429, "the Bearer key is a guess too");
+  clock.now += 60_000;
+  assert.equal((await login("open sesame")).status, 303);
+  hub.close();
 });
 
 Deno.test("parseConfig() requires a live key with write keys, and never a literal one", async () => {
