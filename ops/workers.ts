@@ -16,6 +16,8 @@
  *
  * @module
  */
+import { dirname } from "node:path";
+import type { Logger } from "pino";
 import { defaultLogger, loadServerConfig, startErrors } from "./server.ts";
 import { Supervisor, type SupervisorOptions } from "./_supervisor.ts";
 
@@ -56,11 +58,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     return 1;
   }
 
-  const supervisor = new Supervisor(
-    await Deno.makeTempDir({ prefix: "herald-workers-" }),
-    options,
-    logger,
-  );
+  const { dir, presence } = await socketDir(logger);
+  const supervisor = new Supervisor(dir, options, logger);
   const signals: [Deno.Signal, () => void][] = [
     ["SIGTERM", () => supervisor.requestStop("SIGTERM")],
     ["SIGINT", () => supervisor.requestStop("SIGINT")],
@@ -69,6 +68,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   const finish = async (code: number) => {
     for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
+    presence.close();
     await Deno.remove(supervisor.dir, { recursive: true }).catch(() => {});
     return code;
   };
@@ -99,4 +99,38 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const clean = await supervisor.drain();
   logger.info({ workers: count }, "every worker stopped");
   return finish(clean ? 0 : 1);
+}
+
+const SOCKET_DIR_PREFIX = "herald-workers-";
+/** The supervisor's own socket in the folder: it listens while the supervisor lives. */
+const PRESENCE = "supervisor.sock";
+
+/**
+ * A new folder for the workers' control sockets, with the supervisor's
+ * presence socket in it. Folders beside it whose presence socket refuses a
+ * connection were left by a supervisor that is gone (killed with -9, so it
+ * could not remove its own, and the kernel keeps the socket file): they are
+ * removed. A folder without one (an older Herald's, or one being made) is
+ * left alone. (`/proc` and signal 0 would need more permissions than serving.)
+ */
+async function socketDir(logger: Logger): Promise<{ dir: string; presence: Deno.Listener }> {
+  const dir = await Deno.makeTempDir({ prefix: SOCKET_DIR_PREFIX });
+  const presence = Deno.listen({ transport: "unix", path: `${dir}/${PRESENCE}` });
+  // A connection only learns that the supervisor lives.
+  void (async () => {
+    for await (const conn of presence) conn.close();
+  })().catch(() => {});
+  const parent = dirname(dir);
+  for await (const entry of Deno.readDir(parent)) {
+    const path = `${parent}/${entry.name}`;
+    if (!entry.isDirectory || !entry.name.startsWith(SOCKET_DIR_PREFIX) || path === dir) continue;
+    try {
+      (await Deno.connect({ transport: "unix", path: `${path}/${PRESENCE}` })).close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.ConnectionRefused)) continue;
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+      logger.info({ dir: path }, "removed the socket folder of a supervisor that is gone");
+    }
+  }
+  return { dir, presence };
 }

@@ -350,3 +350,34 @@ Deno.test("serve --workers 2 drains on a SIGTERM that arrives while workers star
   const listener = Deno.listen({ hostname: "0.0.0.0", port: herald.port });
   listener.close();
 });
+
+Deno.test("serve --workers 2 removes the socket folder a killed supervisor left, and no other", async () => {
+  const tmp = (Deno.env.get("TMPDIR") ?? "/tmp").replace(/\/$/, "");
+  const made = () => Deno.makeTempDir({ dir: tmp, prefix: "herald-workers-test-" });
+  const [gone, living, older] = [await made(), await made(), await made()];
+  // A socket file nobody listens on, as a supervisor killed with -9 leaves it.
+  const bind = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+      `${gone}/supervisor.sock`,
+    ],
+  });
+  assert.equal((await bind.output()).code, 0);
+  await Deno.writeTextFile(`${gone}/w0.sock`, "");
+  const listening = Deno.listen({ transport: "unix", path: `${living}/supervisor.sock` });
+  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+  try {
+    const { herald } = await startWorkers(["--sinks", "stdout"]);
+    assert.equal((await herald.stop()).code, 0, herald.stderr());
+    assert.match(herald.stderr(), /removed the socket folder of a supervisor that is gone/);
+    assert.equal(await exists(gone), false, "the gone supervisor's folder is removed");
+    assert.equal(await exists(living), true, "a living supervisor's folder stays");
+    assert.equal(await exists(older), true, "a folder with no presence socket stays");
+  } finally {
+    listening.close();
+    for (const dir of [gone, living, older]) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+});
