@@ -2,7 +2,8 @@
  * Secrets the config names but never holds: write keys and the live page's
  * key come from an env variable or a file. One schema rule refuses a literal
  * value in the YAML, and one reader turns the reference into the value at
- * startup, so a missing secret stops Herald before it serves.
+ * startup, so a missing secret stops Herald before it serves. A presented
+ * secret is compared by digest, without an early exit.
  *
  * @module
  */
@@ -88,4 +89,16 @@ export function readSecret(
   }
   if (!text) throw new Error(`${label}: ${ref.file} is empty`);
   return text;
+}
+
+/** The SHA-256 digest of `data`, the form a secret is compared in. */
+export async function sha256(data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
+}
+
+/** Two digests compared without an early exit (a length difference counts as a difference). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }

@@ -11,7 +11,13 @@
  * @module
  */
 import type { LiveConfig } from "../config/mod.ts";
-import { readSecret, type SecretSource, SYSTEM_SECRETS } from "../config/secrets.ts";
+import {
+  readSecret,
+  sameBytes,
+  type SecretSource,
+  sha256,
+  SYSTEM_SECRETS,
+} from "../config/secrets.ts";
 
 /** The session cookie's name. */
 export const COOKIE = "herald_live";
@@ -31,7 +37,7 @@ function hex(bytes: ArrayBuffer): string {
 /** The page's key, checked in constant time, and the sessions it signs. */
 export class LiveKey {
   readonly #hmac: Promise<CryptoKey>;
-  readonly #digest: Promise<ArrayBuffer>;
+  readonly #digest: Promise<Uint8Array>;
   readonly #now: () => number;
   /** Times of the last wrong guesses, oldest first, at most {@linkcode MAX_FAILURES}. */
   readonly #failures: number[] = [];
@@ -45,7 +51,7 @@ export class LiveKey {
       false,
       ["sign", "verify"],
     );
-    this.#digest = crypto.subtle.digest("SHA-256", bytes);
+    this.#digest = sha256(bytes);
     this.#now = now;
   }
 
@@ -57,14 +63,8 @@ export class LiveKey {
    */
   async matches(presented: string): Promise<boolean> {
     if (this.lockedForS() > 0) return false;
-    const [a, b] = await Promise.all([
-      crypto.subtle.digest("SHA-256", encoder.encode(presented)),
-      this.#digest,
-    ]);
-    const x = new Uint8Array(a), y = new Uint8Array(b);
-    let diff = 0;
-    for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-    if (diff === 0) return true;
+    const [a, b] = await Promise.all([sha256(encoder.encode(presented)), this.#digest]);
+    if (sameBytes(a, b)) return true;
     this.#failures.push(this.#now());
     if (this.#failures.length > MAX_FAILURES) this.#failures.shift();
     return false;

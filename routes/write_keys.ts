@@ -6,7 +6,13 @@
  * @module
  */
 import type { WriteKeyConfig } from "../config/mod.ts";
-import { readSecret, type SecretSource, SYSTEM_SECRETS } from "../config/secrets.ts";
+import {
+  readSecret,
+  sameBytes,
+  type SecretSource,
+  sha256,
+  SYSTEM_SECRETS,
+} from "../config/secrets.ts";
 
 export type { SecretSource } from "../config/secrets.ts";
 
@@ -19,8 +25,6 @@ export interface ResolvedKey {
 }
 
 const encoder = new TextEncoder();
-const sha256 = async (data: Uint8Array) =>
-  new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
 
 /** Reads every key's value now, so a missing secret stops Herald at startup. */
 export function resolveWriteKeys(
@@ -48,13 +52,6 @@ export function resolveWriteKeys(
         : null,
     };
   });
-}
-
-/** Equal-length byte arrays compared without an early exit. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 /**
