@@ -19,6 +19,7 @@ import {
   type RouteContext,
 } from "./_shared.ts";
 import type { FieldProblem } from "./enrich.ts";
+import { sentAtHeader } from "./client_time.ts";
 import { ingest, type IngestItem } from "./ingest.ts";
 
 function tooLarge(c: Context<HeraldEnv>, what: string, max: number): Response {
@@ -58,12 +59,12 @@ function takeClientKeys(c: Context<HeraldEnv>, item: IngestItem): void {
     item.eventId = key;
     item.fieldNames = { eventId: "Idempotency-Key" };
   }
-  const sent = headers.get("sent-at");
-  if (sent !== null) {
+  const sent = sentAtHeader(headers);
+  if (sent !== undefined) {
     if (item.sentAt !== undefined) {
       (item.problems ??= []).push({ field: "Sent-At", problem: "is also given as sent_at" });
     }
-    item.sentAt = /^\d+$/.test(sent) ? Number(sent) : sent;
+    item.sentAt = sent;
     item.fieldNames = { ...item.fieldNames, sentAt: "Sent-At" };
   }
 }

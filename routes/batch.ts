@@ -22,6 +22,7 @@ import {
   type RouteContext,
   utf8Length,
 } from "./_shared.ts";
+import { sentAtHeader } from "./client_time.ts";
 import { ingest, type IngestItem, type IngestResult } from "./ingest.ts";
 
 /** One item's outcome in the batch answer: its index, then what {@linkcode ingest} said. */
@@ -60,7 +61,7 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         400,
       );
     }
-    const sentAt = c.req.raw.headers.get("sent-at") ?? undefined;
+    const sentAt = sentAtHeader(c.req.raw.headers);
     const results: BatchResult[] = new Array(items.length);
     // Indexes of the items handed to ingest(), in order.
     const taken: number[] = [];
@@ -91,8 +92,7 @@ export function batchRoutes(ctx: RouteContext): Hono<HeraldEnv> {
         fromText: false,
         eventId: event_id,
         clientTime: client_time,
-        sentAt: sent_at ??
-          (sentAt === undefined || !/^\d+$/.test(sentAt) ? sentAt : Number(sentAt)),
+        sentAt: sent_at ?? sentAt,
         fieldNames: sent_at === undefined && sentAt !== undefined
           ? { sentAt: "Sent-At" }
           : undefined,

@@ -55,6 +55,17 @@ export function parseClientTime(raw: unknown, fromText: boolean): number | undef
   return Number.isNaN(new Date(ms).getTime()) ? undefined : ms;
 }
 
+/**
+ * The `Sent-At` header as a `sent_at` value, or undefined when absent: epoch
+ * milliseconds (digits) as a number, as a JSON body would give them, else
+ * the text, for {@linkcode readClientTimes} to parse.
+ */
+export function sentAtHeader(headers: Headers): string | number | undefined {
+  const text = headers.get("sent-at");
+  if (text === null) return undefined;
+  return /^\d+$/.test(text) ? Number(text) : text;
+}
+
 const UNPARSABLE = "must be an ISO 8601 date-time with a time zone, or epoch milliseconds";
 
 /** A request's client times, as the event stores them: `null` for a dropped one. */
