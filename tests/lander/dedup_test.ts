@@ -4,7 +4,7 @@ import pino from "pino";
 import { PartitionBuffer, type RawRecord } from "../../lander/buffer.ts";
 import { LandedIds } from "../../lander/dedup.ts";
 import { RangeFiles } from "../../lander/files.ts";
-import { emptyStats } from "../../lander/stats.ts";
+import { emptyStats, type LanderStats } from "../../lander/stats.ts";
 import { openLake } from "../../query/mod.ts";
 import { lakeTables, ParquetEncoder } from "../../sinks/parquet/mod.ts";
 import { shippedConfig } from "../_testing.ts";
@@ -23,6 +23,20 @@ function record(offset: number, eventId: string): RawRecord {
   return { offset, value: new TextEncoder().encode(JSON.stringify(event)), timestamp: 0n };
 }
 
+/** Range files of the shipped config's tables in `lake`, deduplicating with `landed`. */
+function rangeFiles(lake: string, encoder: ParquetEncoder, landed: LandedIds, stats: LanderStats) {
+  return new RangeFiles({
+    lake,
+    compression: "zstd",
+    encoder,
+    actions: new Map(config.actions.map((a) => [a.name, a])),
+    columns: lakeTables(config),
+    tables: null,
+    stats,
+    landed,
+  });
+}
+
 async function lakeIds(lake: string): Promise<string[]> {
   const db = await openLake(lake);
   try {
@@ -37,17 +51,7 @@ Deno.test("RangeFiles drops repeats landed in other ranges, keeps a rebuilt rang
   const lake = await Deno.makeTempDir({ prefix: "herald-dedup-" });
   const encoder = new ParquetEncoder();
   const stats = emptyStats();
-  const files = (landed: LandedIds) =>
-    new RangeFiles({
-      lake,
-      compression: "zstd",
-      encoder,
-      actions: new Map(config.actions.map((a) => [a.name, a])),
-      columns: lakeTables(config),
-      tables: null,
-      stats,
-      landed,
-    });
+  const files = (landed: LandedIds) => rangeFiles(lake, encoder, landed, stats);
   try {
     const from = new PartitionBuffer("events", 0, 0, null);
     const landed = new LandedIds({ windowMs: 3_600_000, maxIds: 100 });
@@ -85,16 +89,7 @@ Deno.test("offsets read again cut into other ranges (a reset group) lose no land
   const lake = await Deno.makeTempDir({ prefix: "herald-dedup-" });
   const encoder = new ParquetEncoder();
   const landed = new LandedIds({ windowMs: 3_600_000, maxIds: 100 });
-  const files = new RangeFiles({
-    lake,
-    compression: "zstd",
-    encoder,
-    actions: new Map(config.actions.map((a) => [a.name, a])),
-    columns: lakeTables(config),
-    tables: null,
-    stats: emptyStats(),
-    landed,
-  });
+  const files = rangeFiles(lake, encoder, landed, emptyStats());
   try {
     const from = new PartitionBuffer("events", 0, 0, null);
     const rows = ["a", "b", "c", "d", "e", "f"].map((id, offset) => record(offset, id));

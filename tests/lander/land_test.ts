@@ -115,6 +115,16 @@ async function startLanderProcess(
   return lander;
 }
 
+/** Lands `topic` with a lander of its own group until its first commit, then stops it cleanly. */
+async function landFirstRange(config: string, env: Record<string, string>, topic: string) {
+  const lander = await startLanderProcess(config, env, `g-${topic}`, ["--topics", topic]);
+  try {
+    await waitFor(() => lander.commits() > 0, { what: "a commit", timeoutMs: 60_000 });
+  } finally {
+    assert.equal((await lander.stop()).code, 0, lander.stderr());
+  }
+}
+
 /** Every row of every action table in the lake: event_id -> tables it is in. */
 async function lakeRows(lake: string): Promise<Map<string, string[]>> {
   const rows = new Map<string, string[]>();
@@ -354,17 +364,7 @@ Deno.test({
             JSON.stringify(GOOD),
           ]);
           const config = await configWith({ topic });
-          const lander = await startLanderProcess(
-            config,
-            { ...env, HERALD_LAKE: lake },
-            `g-${topic}`,
-            ["--topics", topic],
-          );
-          try {
-            await waitFor(() => lander.commits() > 0, { what: "a commit", timeoutMs: 60_000 });
-          } finally {
-            assert.equal((await lander.stop()).code, 0, lander.stderr());
-          }
+          await landFirstRange(config, { ...env, HERALD_LAKE: lake }, topic);
           const db = await openLake(lake);
           try {
             const rejected = await db.run(
@@ -413,17 +413,7 @@ Deno.test({
           } finally {
             await herald.stop();
           }
-          const lander = await startLanderProcess(
-            config,
-            { ...env, HERALD_LAKE: lake },
-            `g-${topic}`,
-            ["--topics", topic],
-          );
-          try {
-            await waitFor(() => lander.commits() > 0, { what: "a commit", timeoutMs: 60_000 });
-          } finally {
-            assert.equal((await lander.stop()).code, 0, lander.stderr());
-          }
+          await landFirstRange(config, { ...env, HERALD_LAKE: lake }, topic);
           const db = await openLake(lake);
           try {
             const { rows } = await db.run(
